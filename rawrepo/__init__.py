@@ -1,0 +1,75 @@
+"""rawrepo: async raw-SQL repositories for PostgreSQL, MySQL/MariaDB and SQLite.
+
+Every query is a hand-written ``.sql`` file; a small driver layer runs it on
+asyncpg, aiomysql or aiosqlite; repositories map rows into pydantic models.
+"""
+
+from rawrepo.config import Settings
+from rawrepo.database import (
+    Database,
+    HealthStatus,
+    Session,
+    get_async_db_connection,
+    require_queries,
+)
+from rawrepo.errors import (
+    CheckViolation,
+    ConfigurationError,
+    ConflictError,
+    ConnectionFailed,
+    DatabaseError,
+    DataError,
+    DeadlockDetected,
+    ForeignKeyViolation,
+    IntegrityError,
+    InvalidFilterError,
+    NotFoundError,
+    NotNullViolation,
+    PoolTimeoutError,
+    QueryError,
+    QueryLoadError,
+    QueryNotFoundError,
+    QueryParameterError,
+    RawRepoError,
+    SerializationFailure,
+    TransientError,
+    UniqueViolation,
+)
+from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUNDLED_SQL_DIR",
+    "CheckViolation",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionFailed",
+    "DataError",
+    "Database",
+    "DatabaseError",
+    "DeadlockDetected",
+    "ForeignKeyViolation",
+    "HealthStatus",
+    "IntegrityError",
+    "InvalidFilterError",
+    "NotFoundError",
+    "NotNullViolation",
+    "PoolTimeoutError",
+    "Query",
+    "QueryError",
+    "QueryLoadError",
+    "QueryNotFoundError",
+    "QueryParameterError",
+    "QuerySet",
+    "RawRepoError",
+    "SerializationFailure",
+    "Session",
+    "Settings",
+    "TransientError",
+    "UniqueViolation",
+    "__version__",
+    "get_async_db_connection",
+    "load_queries",
+    "require_queries",
+]

@@ -1,0 +1,288 @@
+"""Settings from the environment: ``DATABASE_URL``, pool sizing and ``SQL_ECHO``.
+
+Explicit arguments win over the environment; the environment wins over the
+defaults. Every bad value raises :class:`~rawrepo.errors.ConfigurationError`
+naming the variable (or argument) and what it accepts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from rawrepo.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DatabaseURL",
+    "Dialect",
+    "Settings",
+    "mask_url",
+    "parse_url",
+]
+
+Dialect = Literal["postgresql", "mysql", "sqlite"]
+DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite")
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/app.db"
+
+# scheme -> (dialect, driver)
+_SCHEMES: dict[str, tuple[Dialect, str]] = {
+    "postgresql+asyncpg": ("postgresql", "asyncpg"),
+    "postgresql": ("postgresql", "asyncpg"),
+    "postgres": ("postgresql", "asyncpg"),
+    "mysql+aiomysql": ("mysql", "aiomysql"),
+    "mysql": ("mysql", "aiomysql"),
+    "mariadb+aiomysql": ("mysql", "aiomysql"),
+    "mariadb": ("mysql", "aiomysql"),
+    "sqlite+aiosqlite": ("sqlite", "aiosqlite"),
+    "sqlite": ("sqlite", "aiosqlite"),
+}
+_DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306}
+ACCEPTED_URLS = (
+    "postgresql+asyncpg://, postgresql://, postgres://, mysql+aiomysql://, mysql://, "
+    "sqlite+aiosqlite:///relative.db, sqlite+aiosqlite:////abs/path.db, "
+    "sqlite+aiosqlite:///:memory:, sqlite:///..."
+)
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A parsed database URL. ``str()`` and ``repr()`` mask the password."""
+
+    raw: str = field(repr=False)
+    scheme: str
+    dialect: Dialect
+    driver: str
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    database: str | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_memory(self) -> bool:
+        """True for an SQLite in-memory database."""
+        return self.dialect == "sqlite" and self.database in (None, "", ":memory:")
+
+    def with_database(self, database: str) -> DatabaseURL:
+        """The same server and credentials, another database (or SQLite path)."""
+        return parse_url(self._render(database=database, mask=False))
+
+    def render(self, *, mask: bool = True) -> str:
+        """The URL as text; the password is replaced by ``***`` unless ``mask=False``."""
+        return self._render(database=self.database, mask=mask)
+
+    def _render(self, *, database: str | None, mask: bool) -> str:
+        if self.dialect == "sqlite":
+            text = f"{self.scheme}:///{database or ':memory:'}"
+        else:
+            auth = ""
+            if self.username is not None:
+                auth = quote(self.username, safe="")
+                if self.password is not None:
+                    auth += ":" + ("***" if mask else quote(self.password, safe=""))
+                auth += "@"
+            host = self.host or ""
+            if ":" in host:
+                host = f"[{host}]"
+            port = f":{self.port}" if self.port else ""
+            text = f"{self.scheme}://{auth}{host}{port}/{quote(database or '', safe='')}"
+        if self.query:
+            text += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.query.items())
+        return text
+
+    def __str__(self) -> str:
+        return self.render(mask=True)
+
+
+def parse_url(url: str, *, variable: str = "DATABASE_URL") -> DatabaseURL:
+    """Parse and validate a database URL, raising ConfigurationError naming ``variable``."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(
+            f"{variable} is not a database URL; accepted: {ACCEPTED_URLS}", variable=variable
+        )
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"{variable} has unsupported scheme {scheme!r}; accepted: {ACCEPTED_URLS}",
+            variable=variable,
+        )
+    dialect, driver = _SCHEMES[scheme]
+    if dialect == "sqlite":
+        rest = url.split("://", 1)[1]
+        if not rest.startswith("/"):
+            raise ConfigurationError(
+                f"{variable}: an SQLite URL needs three slashes (sqlite+aiosqlite:///file.db)"
+                f" or four for an absolute path; got {mask_url(url)!r}",
+                variable=variable,
+            )
+        path, _, qs = rest[1:].partition("?")
+        query = dict(parse_qsl(qs))
+        return DatabaseURL(
+            raw=url,
+            scheme=scheme,
+            dialect=dialect,
+            driver=driver,
+            database=unquote(path) or ":memory:",
+            query=query,
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{variable} is malformed ({exc}): {mask_url(url)!r}", variable=variable
+        ) from None
+    database = unquote(parts.path.lstrip("/")) or None
+    return DatabaseURL(
+        raw=url,
+        scheme=scheme,
+        dialect=dialect,
+        driver=driver,
+        host=parts.hostname or "127.0.0.1",
+        port=port or _DEFAULT_PORTS[dialect],
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        database=database,
+        query=dict(parse_qsl(parts.query)),
+    )
+
+
+def mask_url(url: str) -> str:
+    """Replace the password in any URL-looking text by ``***`` (best effort, never raises)."""
+    try:
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            return url
+        netloc, slash, tail = rest.partition("/")
+        if "@" not in netloc:
+            return url
+        auth, _, host = netloc.rpartition("@")
+        if ":" not in auth:
+            return url
+        user = auth.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}{slash}{tail}"
+    except Exception:  # pragma: no cover - masking must never fail
+        return "<url hidden>"
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _int(name: str, value: object, minimum: int) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(value) if not isinstance(value, str) else int(value.strip())
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{name} must be an integer >= {minimum}, got {value!r}", variable=name
+        ) from None
+    if number < minimum:
+        raise ConfigurationError(
+            f"{name} must be an integer >= {minimum}, got {number}", variable=name
+        )
+    return number
+
+
+def _seconds(name: str, value: object) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
+        ) from None
+    if not number > 0 or number == float("inf"):
+        raise ConfigurationError(
+            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
+        )
+    return number
+
+
+def _bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}",
+        variable=name,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one :class:`~rawrepo.Database`."""
+
+    url: DatabaseURL
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout: float = 30.0
+    pool_recycle: float = 3600.0
+    echo: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        url: str | None = None,
+        *,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout: float | None = None,
+        pool_recycle: float | None = None,
+        echo: bool | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Merge explicit arguments, the environment and the defaults, validating each."""
+        environ = os.environ if env is None else env
+
+        def pick(arg: object, variable: str, argname: str) -> tuple[object, str] | None:
+            if arg is not None:
+                return arg, argname
+            if variable in environ:
+                return environ[variable], variable
+            return None
+
+        if url is not None:
+            parsed = parse_url(url, variable="url")
+        else:
+            parsed = parse_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        settings: dict[str, object] = {}
+        for arg, var, key in (
+            (pool_size, "DATABASE_POOL_SIZE", "pool_size"),
+            (max_overflow, "DATABASE_MAX_OVERFLOW", "max_overflow"),
+            (pool_timeout, "DATABASE_POOL_TIMEOUT", "pool_timeout"),
+            (pool_recycle, "DATABASE_POOL_RECYCLE", "pool_recycle"),
+            (echo, "SQL_ECHO", "echo"),
+        ):
+            found = pick(arg, var, key)
+            if found is None:
+                continue
+            value, name = found
+            if key == "pool_size":
+                settings[key] = _int(name, value, 1)
+            elif key == "max_overflow":
+                settings[key] = _int(name, value, 0)
+            elif key == "echo":
+                settings[key] = _bool(name, value)
+            else:
+                settings[key] = _seconds(name, value)
+        return cls(url=parsed, **settings)  # type: ignore[arg-type]
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file path (None for ``:memory:`` or another dialect)."""
+        if self.url.dialect != "sqlite" or self.url.is_memory:
+            return None
+        return Path(self.url.database or "")

@@ -1,0 +1,490 @@
+"""``Database`` (owns the pool and the loaded queries) and ``Session`` (one
+pooled connection inside one transaction)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from rawrepo.config import Dialect, Settings, mask_url
+from rawrepo.drivers.base import Connection, Driver, Row, load_driver
+from rawrepo.errors import ConnectionFailed, RawRepoError, TransientError
+from rawrepo.pool import Pool
+from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+
+__all__ = [
+    "Database",
+    "HealthStatus",
+    "Session",
+    "get_async_db_connection",
+    "require_queries",
+]
+
+T = TypeVar("T")
+logger = logging.getLogger("rawrepo")
+sql_logger = logging.getLogger("rawrepo.sql")
+
+_REQUIRED: set[str] = set()
+
+
+def require_queries(names: Iterable[str]) -> None:
+    """Declare query names that every Database must find for its dialect at connect time.
+
+    Repositories call this when their class is defined, so a missing file fails
+    at start-up, naming the path where it was expected, not at the first call.
+    """
+    _REQUIRED.update(names)
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """What :meth:`Database.health_check` found. ``error`` never holds a password."""
+
+    healthy: bool
+    dialect: Dialect
+    server_version: str | None
+    latency_ms: float | None
+    size: int
+    in_use: int
+    error: str | None = None
+
+
+class Session:
+    """One pooled connection inside one transaction; see :meth:`Database.create_session`.
+
+    Every method takes a loaded :class:`~rawrepo.queries.Query` or its name
+    (``"users.get_by_username"``) and the query's parameters as keywords.
+    """
+
+    __slots__ = ("_active", "_busy", "_conn", "_db", "_queries", "_savepoints")
+
+    def __init__(self, db: Database, conn: Connection, queries: QuerySet) -> None:
+        self._db = db
+        self._conn = conn
+        self._queries = queries
+        self._active = True
+        self._busy = False
+        self._savepoints = 0
+
+    @property
+    def dialect(self) -> Dialect:
+        """``"postgresql"``, ``"mysql"`` or ``"sqlite"``."""
+        return self._db.dialect
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    @property
+    def connection(self) -> Connection:
+        """The driver connection (for fast paths and tests; bypasses the SQL files)."""
+        return self._conn
+
+    def query(self, query: Query | str) -> Query:
+        """The loaded query for a name (or the query itself)."""
+        if isinstance(query, str):
+            return self._queries[query]
+        return query
+
+    def _ensure_active(self) -> None:
+        if not self._active:
+            raise RawRepoError("this session has ended; open a new one with db.create_session()")
+
+    def _check(self, query: Query | str) -> Query:
+        self._ensure_active()
+        return self.query(query)
+
+    async def _run(
+        self, call: Callable[[], Awaitable[T]], query: Query, count: Callable[[T], int]
+    ) -> T:
+        # _busy stays True only if the call is interrupted (cancelled) mid-statement.
+        self._busy = True
+        start = time.perf_counter() if self._db.echo else 0.0
+        try:
+            result = await call()
+        except Exception:
+            self._busy = False
+            raise
+        self._busy = False
+        if start:
+            sql_logger.info(
+                "%s %.3f ms, %d row(s)",
+                query.name,
+                (time.perf_counter() - start) * 1000,
+                count(result),
+            )
+        return result
+
+    async def fetch_all(self, query: Query | str, /, **params: Any) -> list[Row]:
+        """All rows, as dicts keyed by column name."""
+        q = self._check(query)
+        args = q.bind(params)
+        return await self._run(lambda: self._conn.fetch_all(q, args), q, len)
+
+    async def fetch_one(self, query: Query | str, /, **params: Any) -> Row | None:
+        """The first row as a dict, or None."""
+        q = self._check(query)
+        args = q.bind(params)
+        return await self._run(lambda: self._conn.fetch_one(q, args), q, _one)
+
+    async def fetch_value(self, query: Query | str, /, **params: Any) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        q = self._check(query)
+        args = q.bind(params)
+        return await self._run(lambda: self._conn.fetch_value(q, args), q, _one)
+
+    async def execute(self, query: Query | str, /, **params: Any) -> int:
+        """Run a statement; return the rows it affected (matched rows for UPDATE)."""
+        q = self._check(query)
+        args = q.bind(params)
+        return await self._run(lambda: self._conn.execute(q, args), q, int)
+
+    async def execute_many(self, query: Query | str, rows: Sequence[Mapping[str, Any]], /) -> int:
+        """Run a statement once per parameter mapping, batched by the driver."""
+        q = self._check(query)
+        args = [q.bind(r) for r in rows]
+        return await self._run(lambda: self._conn.execute_many(q, args), q, int)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[Session]:
+        """A nested scope: an exception inside rolls back only the scope's changes
+        (and propagates); a normal exit keeps them in the enclosing transaction."""
+        self._ensure_active()
+        self._savepoints += 1
+        name = f"rawrepo_sp_{self._savepoints}"
+        await self._conn.savepoint(name)
+        try:
+            yield self
+        except BaseException:
+            if self._busy:
+                raise  # the connection is mid-statement; the session aborts it
+            await self._conn.rollback_to_savepoint(name)
+            await self._conn.release_savepoint(name)
+            raise
+        else:
+            await self._conn.release_savepoint(name)
+
+
+def _one(row: object) -> int:
+    return 0 if row is None else 1
+
+
+class _SessionContext:
+    """``async with db.create_session() as session``: commit, or roll back on error."""
+
+    __slots__ = ("_conn", "_db", "_session")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._session: Session | None = None
+        self._conn: Connection | None = None
+
+    async def __aenter__(self) -> Session:
+        db = self._db
+        queries = await db._ready()
+        pool = db._require_pool()
+        conn = await db._begin(pool)
+        self._conn = conn
+        self._session = Session(db, conn, queries)
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, conn = self._session, self._conn
+        if session is None or conn is None:  # pragma: no cover - __aenter__ failed
+            return
+        session._active = False
+        pool = self._db._require_pool()
+        if exc_type is None:
+            try:
+                await conn.commit()
+            except BaseException:
+                await _abandon(pool, conn)
+                raise
+            await pool.release(conn)
+            return
+        if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
+            # Interrupted mid-statement or lost: the connection's state is unknown.
+            await _abandon(pool, conn, interrupted=session._busy)
+            return
+        try:
+            await conn.rollback()
+        except BaseException:
+            await _abandon(pool, conn)
+            return
+        await pool.release(conn)
+
+
+async def _abandon(pool: Pool, conn: Connection, *, interrupted: bool = False) -> None:
+    """Take a connection out of service (its transaction dies with it). After an
+    interruption a driver may recover the connection instead (SQLite does)."""
+    recovered = False
+    try:
+        if interrupted:
+            recovered = await conn.abort()
+        else:
+            await conn.close()
+    finally:
+        if recovered:
+            await pool.release(conn)
+        else:
+            await pool.forget(conn)
+
+
+class Database:
+    """A database: its settings, its connection pool and its loaded queries.
+
+    ``url`` and the keyword settings default to ``DATABASE_URL``,
+    ``DATABASE_POOL_SIZE``, ``DATABASE_MAX_OVERFLOW``, ``DATABASE_POOL_TIMEOUT``,
+    ``DATABASE_POOL_RECYCLE`` and ``SQL_ECHO``; a bad value raises
+    ConfigurationError here. ``sql_dir`` adds folders of your own queries to
+    the bundled ones (later folders win for the same query name).
+
+    Use ``async with Database(...) as db:`` or ``await db.connect()`` /
+    ``await db.disconnect()``; a session connects lazily if needed.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout: float | None = None,
+        pool_recycle: float | None = None,
+        echo: bool | None = None,
+        sql_dir: str | Path | Sequence[str | Path] | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.settings = Settings.resolve(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=pool_recycle,
+            echo=echo,
+        )
+        self.url = self.settings.url
+        self.dialect: Dialect = self.url.dialect
+        self.echo = self.settings.echo
+        if sql_dir is None:
+            extra: list[Path] = []
+        elif isinstance(sql_dir, str | Path):
+            extra = [Path(sql_dir)]
+        else:
+            extra = [Path(d) for d in sql_dir]
+        self.sql_dirs: tuple[Path, ...] = (BUNDLED_SQL_DIR, *extra)
+        self.connect_timeout = connect_timeout
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            options["busy_timeout"] = self.settings.pool_timeout
+        self._driver: Driver = load_driver(self.url, **options)
+        self._pool: Pool | None = None
+        self._queries: QuerySet | None = None
+        self._lock: asyncio.Lock | None = None
+        if self.echo:
+            _enable_echo()
+
+    def __repr__(self) -> str:
+        return f"Database({str(self.url)!r}, dialect={self.dialect!r})"
+
+    @property
+    def pool_size(self) -> int:
+        return self.settings.pool_size
+
+    @property
+    def max_overflow(self) -> int:
+        return self.settings.max_overflow
+
+    @property
+    def pool_timeout(self) -> float:
+        return self.settings.pool_timeout
+
+    @property
+    def pool_recycle(self) -> float:
+        return self.settings.pool_recycle
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    @property
+    def pool(self) -> Pool | None:
+        """The live pool, or None before connect / after disconnect."""
+        return self._pool
+
+    @property
+    def queries(self) -> QuerySet:
+        """The loaded queries of this database's dialect (loaded on first use)."""
+        if self._queries is None:
+            self._queries = self._load_queries()
+        return self._queries
+
+    def _load_queries(self) -> QuerySet:
+        queries = load_queries(self.sql_dirs, self.dialect)
+        queries.require(sorted(_REQUIRED))
+        return queries
+
+    async def connect(self) -> None:
+        """Load and check the queries, then open the pool (connections open on demand)."""
+        await self._ready()
+
+    async def _ready(self) -> QuerySet:
+        if self._pool is not None and self._queries is not None:
+            return self._queries
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._queries is None:
+                self._queries = self._load_queries()
+            self._ensure_pool()
+        return self._queries
+
+    def _ensure_pool(self) -> Pool:
+        if self._pool is None:
+            size, overflow = self.settings.pool_size, self.settings.max_overflow
+            if self.url.is_memory:
+                # One in-memory database lives in one connection: sessions take turns.
+                size, overflow = 1, 0
+            recycle = float("inf") if self.url.is_memory else self.settings.pool_recycle
+            self._pool = Pool(
+                self._driver,
+                size=size,
+                max_overflow=overflow,
+                timeout=self.settings.pool_timeout,
+                recycle=recycle,
+                connect_timeout=self.connect_timeout,
+            )
+        return self._pool
+
+    def _require_pool(self) -> Pool:
+        if self._pool is None:  # pragma: no cover - sessions call _ready() first
+            raise RawRepoError("the database is not connected")
+        return self._pool
+
+    async def disconnect(self) -> None:
+        """Close the pool's idle connections; connections in use close when released.
+        An in-memory SQLite database is gone after this."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> Database:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    async def _begin(self, pool: Pool) -> Connection:
+        """Acquire a connection and open its transaction. A pooled connection that the
+        server closed is dropped and another one tried, so callers never get it."""
+        for _ in range(pool.max_size + 1):
+            conn, reused = await pool.acquire()
+            try:
+                await conn.begin()
+            except ConnectionFailed:
+                await _abandon(pool, conn)
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                await _abandon(pool, conn)
+                raise
+            return conn
+        raise ConnectionFailed(f"no working connection to {self.url}")  # pragma: no cover
+
+    def create_session(self) -> _SessionContext:
+        """``async with db.create_session() as session:`` one pooled connection in one
+        transaction: commit on normal exit, rollback on any exception (which
+        propagates); the connection always goes back to the pool."""
+        return _SessionContext(self)
+
+    session = create_session
+
+    async def run_in_transaction(
+        self,
+        fn: Callable[[Session], Awaitable[T]],
+        *,
+        retries: int = 3,
+        backoff: float = 0.05,
+    ) -> T:
+        """Run ``fn(session)`` in a new session; rerun it on SerializationFailure or
+        DeadlockDetected (any TransientError) up to ``retries`` more times, with
+        jittered exponential backoff; the last error is raised when they run out."""
+        attempt = 0
+        while True:
+            try:
+                async with self.create_session() as session:
+                    return await fn(session)
+            except TransientError:
+                if attempt >= retries:
+                    raise
+                delay = backoff * (2**attempt) * (0.5 + random.random())  # noqa: S311
+                attempt += 1
+                logger.info("transaction failed transiently; retry %d in %.3fs", attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def health_check(self, timeout: float = 3.0) -> HealthStatus:
+        """Ping the server through the pool. Never raises for an unreachable server and
+        returns within about ``timeout`` seconds."""
+        start = time.perf_counter()
+        version: str | None = None
+        error: str | None = None
+        pool = self._ensure_pool()
+        try:
+            async with asyncio.timeout(timeout):
+                conn, _ = await pool.acquire(timeout=min(pool.timeout, timeout))
+                try:
+                    await conn.ping()
+                    version = await conn.server_version()
+                except BaseException:
+                    await _abandon(pool, conn)
+                    raise
+                await pool.release(conn)
+        except TimeoutError:
+            error = f"no answer within {timeout:g}s"
+        except Exception as exc:
+            error = mask_url(str(exc)) or type(exc).__name__
+            if self.url.password:
+                error = error.replace(self.url.password, "***")
+        latency = (time.perf_counter() - start) * 1000
+        return HealthStatus(
+            healthy=error is None,
+            dialect=self.dialect,
+            server_version=version,
+            latency_ms=round(latency, 3) if error is None else None,
+            size=pool.size,
+            in_use=pool.in_use,
+            error=error,
+        )
+
+
+def _enable_echo() -> None:
+    if sql_logger.level == logging.NOTSET or sql_logger.level > logging.INFO:
+        sql_logger.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not sql_logger.handlers:
+        sql_logger.addHandler(logging.StreamHandler())
+
+
+_default: Database | None = None
+
+
+def get_async_db_connection() -> Database:
+    """The process-wide Database configured from the environment (made on first call)."""
+    global _default
+    if _default is None:
+        _default = Database()
+    return _default

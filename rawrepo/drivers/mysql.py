@@ -1,0 +1,333 @@
+"""MySQL and MariaDB through aiomysql.
+
+Every connection is set up to behave like the other backends: strict
+``sql_mode`` (a too-long value is an error, not a silent truncation), UTC
+(``time_zone='+00:00'``, DATETIME values come back timezone-aware), utf8mb4,
+READ COMMITTED, and ``CLIENT.FOUND_ROWS`` so an UPDATE reports the rows it
+matched, as PostgreSQL and SQLite do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any, cast
+
+import aiomysql
+import pymysql.err as myerr
+from pymysql.constants import CLIENT, FIELD_TYPE
+from pymysql.converters import conversions, convert_datetime
+
+from rawrepo.config import DatabaseURL, Dialect
+from rawrepo.drivers.base import Args, Row, safe_identifier, to_utc_naive, utc
+from rawrepo.errors import (
+    CheckViolation,
+    ConfigurationError,
+    ConnectionFailed,
+    DatabaseError,
+    DataError,
+    DeadlockDetected,
+    ForeignKeyViolation,
+    IntegrityError,
+    NotNullViolation,
+    SerializationFailure,
+    TransientError,
+    UniqueViolation,
+)
+from rawrepo.queries import Query
+
+__all__ = ["MySQLConnection", "MySQLDriver", "translate_error"]
+
+SQL_MODE = (
+    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO"
+)
+_SESSION_SETUP = (
+    f"SET SESSION sql_mode = '{SQL_MODE}', time_zone = '+00:00'",
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+)
+_CONNECTION_LOST = {0, 1053, 1927, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+_DATA = {1264, 1265, 1292, 1366, 1406, 1367, 3140, 4078}
+_BY_CODE: dict[int, type[DatabaseError]] = {
+    1062: UniqueViolation,
+    1586: UniqueViolation,
+    1451: ForeignKeyViolation,
+    1452: ForeignKeyViolation,
+    1216: ForeignKeyViolation,
+    1217: ForeignKeyViolation,
+    1048: NotNullViolation,
+    1364: NotNullViolation,
+    4025: CheckViolation,  # MariaDB
+    3819: CheckViolation,  # MySQL
+    1213: DeadlockDetected,
+    1020: SerializationFailure,  # MariaDB: record changed since last read
+    1205: TransientError,  # lock wait timeout
+}
+_FK_RE = re.compile(r"\(`[^`]*`\.`(?P<table>[^`]*)`, CONSTRAINT `(?P<constraint>[^`]*)`")
+_KEY_RE = re.compile(r"for key '(?:(?P<table>[^'.]*)\.)?(?P<constraint>[^']*)'")
+_CHECK_RE = re.compile(r"CONSTRAINT `(?P<constraint>[^`]*)` failed for `[^`]*`\.`(?P<table>[^`]*)`")
+_CHECK8_RE = re.compile(r"Check constraint '(?P<constraint>[^']*)' is violated")
+_COLUMN_RE = re.compile(r"(?:Column|Field) '(?P<column>[^']*)'")
+_URL_OPTIONS = {"connect_timeout", "charset"}
+
+
+def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseError:
+    """Map a PyMySQL/aiomysql or socket exception to the rawrepo class."""
+    qname = query.name if query is not None else None
+    where = f" [query {qname}]" if qname else ""
+    if isinstance(exc, myerr.MySQLError):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        text = f"{message}{where}"
+        cls = _BY_CODE.get(code)
+        if cls is None:
+            if code in _CONNECTION_LOST or isinstance(exc, myerr.InterfaceError):
+                cls = ConnectionFailed
+            elif code in _DATA or isinstance(exc, myerr.DataError):
+                cls = DataError
+            elif isinstance(exc, myerr.IntegrityError):
+                cls = IntegrityError
+            else:
+                cls = DatabaseError
+        if issubclass(cls, IntegrityError):
+            found = (
+                _FK_RE.search(message)
+                or _KEY_RE.search(message)
+                or _CHECK_RE.search(message)
+                or _CHECK8_RE.search(message)
+            )
+            column = _COLUMN_RE.search(message)
+            groups = found.groupdict() if found else {}
+            return cls(
+                text,
+                constraint=groups.get("constraint"),
+                table=groups.get("table"),
+                column=column.group("column") if column else None,
+                sqlstate=str(code),
+                query=qname,
+            )
+        return cls(text, sqlstate=str(code), query=qname)
+    if isinstance(exc, OSError | asyncio.TimeoutError | EOFError | asyncio.IncompleteReadError):
+        text = str(exc) or type(exc).__name__
+        return ConnectionFailed(f"MySQL connection failed: {text}{where}", query=qname)
+    return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
+
+
+class _QuietCursor(aiomysql.Cursor):  # type: ignore[misc]
+    """A cursor that does not fetch server notes with an extra SHOW WARNINGS round trip
+    (strict sql_mode turns the warnings that matter into errors)."""
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
+
+
+def _aware_datetime(value: str | bytes) -> Any:
+    result = convert_datetime(value)
+    if isinstance(result, dt.datetime):
+        return result.replace(tzinfo=utc)
+    return result
+
+
+_CONV = dict(conversions)
+_CONV[FIELD_TYPE.DATETIME] = _aware_datetime
+_CONV[FIELD_TYPE.TIMESTAMP] = _aware_datetime
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return to_utc_naive(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _adapt_args(args: Args) -> dict[str, Any]:
+    return {k: _adapt(v) for k, v in cast(dict[str, Any], args).items()}
+
+
+class MySQLConnection:
+    """One aiomysql connection with rawrepo's method set."""
+
+    __slots__ = ("_conn", "created_at")
+
+    def __init__(self, conn: aiomysql.Connection) -> None:
+        self._conn = conn
+        self.created_at = time.monotonic()
+
+    @property
+    def raw(self) -> aiomysql.Connection:
+        """The underlying aiomysql connection (for tests and fast paths)."""
+        return self._conn
+
+    @property
+    def thread_id(self) -> int:
+        """The server's id for this connection (what ``KILL`` takes)."""
+        return int(self._conn.thread_id())
+
+    def is_closed(self) -> bool:
+        conn = self._conn
+        if conn.closed:
+            return True
+        reader = getattr(conn, "_reader", None)
+        return bool(reader is not None and reader.at_eof())
+
+    async def close(self) -> None:
+        try:
+            self._conn.close()
+        except Exception:  # noqa: S110 - closing a broken socket may fail; nothing to do
+            pass
+
+    async def abort(self) -> bool:
+        await self.close()
+        return False
+
+    async def _plumbing(self, sql: str) -> None:
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.execute(sql)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    async def begin(self) -> None:
+        await self._plumbing("BEGIN")
+
+    async def commit(self) -> None:
+        await self._plumbing("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._plumbing("ROLLBACK")
+
+    async def savepoint(self, name: str) -> None:
+        await self._plumbing(f"SAVEPOINT {name}")
+
+    async def release_savepoint(self, name: str) -> None:
+        await self._plumbing(f"RELEASE SAVEPOINT {name}")
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        await self._plumbing(f"ROLLBACK TO SAVEPOINT {name}")
+
+    async def _run(self, query: Query, args: Args) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.execute(query.sql, _adapt_args(args))
+                rows = await cur.fetchall()
+                names = [d[0] for d in cur.description] if cur.description else []
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        return names, list(rows or ())
+
+    async def fetch_all(self, query: Query, args: Args) -> list[Row]:
+        names, rows = await self._run(query, args)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def fetch_one(self, query: Query, args: Args) -> Row | None:
+        names, rows = await self._run(query, args)
+        return dict(zip(names, rows[0], strict=True)) if rows else None
+
+    async def fetch_value(self, query: Query, args: Args) -> Any:
+        _, rows = await self._run(query, args)
+        return rows[0][0] if rows else None
+
+    async def execute(self, query: Query, args: Args) -> int:
+        try:
+            async with self._conn.cursor() as cur:
+                return int(await cur.execute(query.sql, _adapt_args(args)))
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+
+    async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
+        if not args:
+            return 0
+        try:
+            async with self._conn.cursor() as cur:
+                count = await cur.executemany(query.sql, [_adapt_args(a) for a in args])
+                return int(count or 0)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+
+    async def ping(self) -> None:
+        await self._plumbing("SELECT 1")
+
+    async def server_version(self) -> str:
+        info = str(self._conn.get_server_info())
+        if "mariadb" in info.lower():
+            info = info.removeprefix("5.5.5-")  # MariaDB's replication-compatible prefix
+            return f"MariaDB {info.split('-')[0]}"
+        return f"MySQL {info.split('-')[0]}"
+
+
+class MySQLDriver:
+    """Connections to one MySQL/MariaDB database through aiomysql."""
+
+    dialect: Dialect = "mysql"
+
+    def __init__(self, url: DatabaseURL, **options: Any) -> None:
+        self.url = url
+        unknown = set(url.query) - _URL_OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"DATABASE_URL has unknown option(s) {', '.join(sorted(unknown))} for MySQL;"
+                f" accepted: {', '.join(sorted(_URL_OPTIONS))}",
+                variable="DATABASE_URL",
+            )
+        self._kwargs: dict[str, Any] = {
+            "host": url.host,
+            "port": url.port,
+            "user": url.username or "root",
+            "password": url.password or "",
+            "db": url.database,
+            "charset": url.query.get("charset", "utf8mb4"),
+            "autocommit": True,
+            "client_flag": CLIENT.FOUND_ROWS,
+            "conv": _CONV,
+            "cursorclass": _QuietCursor,
+        }
+        self._kwargs.update(options)
+
+    async def _open(self, timeout: float, **overrides: Any) -> aiomysql.Connection:
+        kwargs = {**self._kwargs, **overrides, "connect_timeout": timeout}
+        try:
+            async with asyncio.timeout(timeout + 1):
+                conn = await aiomysql.connect(**kwargs)
+        except Exception as exc:
+            err = translate_error(exc)
+            raise type(err)(
+                f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
+            ) from exc
+        try:
+            async with conn.cursor() as cur:
+                for statement in _SESSION_SETUP:
+                    await cur.execute(statement)
+        except Exception as exc:
+            conn.close()
+            raise translate_error(exc) from exc
+        return conn
+
+    async def connect(self, timeout: float) -> MySQLConnection:
+        return MySQLConnection(await self._open(timeout))
+
+    async def _admin(self, sql: str) -> None:
+        conn = await self._open(10.0, db=None)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        finally:
+            conn.close()
+
+    async def create_database(self, name: str) -> None:
+        await self._admin(
+            f"CREATE DATABASE `{safe_identifier(name)}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )
+
+    async def drop_database(self, name: str) -> None:
+        await self._admin(f"DROP DATABASE IF EXISTS `{safe_identifier(name)}`")
+

@@ -1,0 +1,292 @@
+"""PostgreSQL through asyncpg."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import asyncpg.exceptions as pgexc
+
+from rawrepo.config import DatabaseURL, Dialect
+from rawrepo.drivers.base import Args, Row, safe_identifier
+from rawrepo.errors import (
+    CheckViolation,
+    ConfigurationError,
+    ConnectionFailed,
+    DatabaseError,
+    DataError,
+    DeadlockDetected,
+    ForeignKeyViolation,
+    IntegrityError,
+    NotNullViolation,
+    SerializationFailure,
+    TransientError,
+    UniqueViolation,
+)
+from rawrepo.queries import Query
+
+__all__ = ["PostgresConnection", "PostgresDriver", "translate_error"]
+
+_BY_SQLSTATE: dict[str, type[DatabaseError]] = {
+    "23505": UniqueViolation,
+    "23503": ForeignKeyViolation,
+    "23502": NotNullViolation,
+    "23514": CheckViolation,
+    "40001": SerializationFailure,
+    "40P01": DeadlockDetected,
+    "55P03": TransientError,  # lock_not_available
+    "57P01": ConnectionFailed,  # admin_shutdown (pg_terminate_backend)
+    "57P02": ConnectionFailed,  # crash_shutdown
+    "57P03": ConnectionFailed,  # cannot_connect_now
+}
+_URL_OPTIONS = {"sslmode", "ssl", "statement_cache_size", "application_name", "connect_timeout"}
+
+
+def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseError:
+    """Map an asyncpg or socket exception to the rawrepo class for the same failure."""
+    qname = query.name if query is not None else None
+    where = f" [query {qname}]" if qname else ""
+    if isinstance(exc, pgexc.PostgresError):
+        sqlstate: str = getattr(exc, "sqlstate", "") or ""
+        message = str(getattr(exc, "message", "") or exc)
+        detail = getattr(exc, "detail", None)
+        text = f"{message}{'; ' + detail if detail else ''}{where}"
+        cls = _BY_SQLSTATE.get(sqlstate)
+        if cls is None:
+            if sqlstate.startswith("23"):
+                cls = IntegrityError
+            elif sqlstate.startswith("08"):
+                cls = ConnectionFailed
+            elif sqlstate.startswith("22"):
+                cls = DataError
+            else:
+                cls = DatabaseError
+        hint = getattr(exc, "hint", None)
+        if issubclass(cls, IntegrityError):
+            return cls(
+                text,
+                constraint=getattr(exc, "constraint_name", None),
+                table=getattr(exc, "table_name", None),
+                column=getattr(exc, "column_name", None),
+                sqlstate=sqlstate,
+                query=qname,
+                hint=hint,
+            )
+        position = getattr(exc, "position", None)
+        return cls(
+            text,
+            sqlstate=sqlstate,
+            query=qname,
+            position=int(position) if position and str(position).isdigit() else None,
+            hint=hint,
+        )
+    if isinstance(exc, pgexc.DataError):  # bad argument type or value, found client-side
+        return DataError(f"{exc}{where}", query=qname)
+    if isinstance(
+        exc,
+        pgexc.ConnectionDoesNotExistError
+        | pgexc.InterfaceError
+        | OSError
+        | asyncio.TimeoutError
+        | EOFError,
+    ):
+        text = str(exc) or type(exc).__name__
+        return ConnectionFailed(f"PostgreSQL connection failed: {text}{where}", query=qname)
+    return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
+
+
+def _rows_affected(status: str) -> int:
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PostgresConnection:
+    """One asyncpg connection with rawrepo's method set."""
+
+    __slots__ = ("_conn", "created_at")
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.created_at = time.monotonic()
+
+    @property
+    def raw(self) -> asyncpg.Connection:
+        """The underlying asyncpg connection (for tests and fast paths)."""
+        return self._conn
+
+    def is_closed(self) -> bool:
+        return bool(self._conn.is_closed())
+
+    async def close(self) -> None:
+        try:
+            await self._conn.close(timeout=2)
+        except BaseException:
+            self._conn.terminate()
+
+    async def abort(self) -> bool:
+        # asyncpg sends the server a cancel request when a query's waiter is cancelled;
+        # wait for it (so the server-side query stops) before closing the socket.
+        protocol = getattr(self._conn, "_protocol", None)
+        try:
+            if protocol is not None and protocol._is_cancelling():
+                async with asyncio.timeout(2):
+                    await protocol._wait_for_cancellation()
+        except BaseException:  # noqa: S110 - closing below is all that is left to do
+            pass
+        self._conn.terminate()
+        return False
+
+    async def _plumbing(self, sql: str) -> None:
+        try:
+            await self._conn.execute(sql)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    async def begin(self) -> None:
+        await self._plumbing("BEGIN")
+
+    async def commit(self) -> None:
+        await self._plumbing("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._plumbing("ROLLBACK")
+
+    async def savepoint(self, name: str) -> None:
+        await self._plumbing(f"SAVEPOINT {name}")
+
+    async def release_savepoint(self, name: str) -> None:
+        await self._plumbing(f"RELEASE SAVEPOINT {name}")
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        await self._plumbing(f"ROLLBACK TO SAVEPOINT {name}")
+
+    async def fetch_all(self, query: Query, args: Args) -> list[Row]:
+        try:
+            records = await self._conn.fetch(query.sql, *args)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        return [dict(r) for r in records]
+
+    async def fetch_one(self, query: Query, args: Args) -> Row | None:
+        try:
+            record = await self._conn.fetchrow(query.sql, *args)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        return None if record is None else dict(record)
+
+    async def fetch_value(self, query: Query, args: Args) -> Any:
+        try:
+            return await self._conn.fetchval(query.sql, *args)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+
+    async def execute(self, query: Query, args: Args) -> int:
+        try:
+            status: str = await self._conn.execute(query.sql, *args)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        return _rows_affected(status)
+
+    async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
+        if not args:
+            return 0
+        try:
+            if _one_row_per_call(query):
+                # Pipelined; each call inserts exactly one row or raises.
+                await self._conn.executemany(query.sql, args)
+                return len(args)
+            stmt = await self._conn.prepare(query.sql)
+            total = 0
+            for one in args:
+                await stmt.fetch(*one)
+                total += _rows_affected(stmt.get_statusmsg() or "")
+            return total
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+
+    async def ping(self) -> None:
+        await self._plumbing("SELECT 1")
+
+    async def server_version(self) -> str:
+        version = str(self._conn.get_settings().server_version).split()[0]
+        return f"PostgreSQL {version}"
+
+
+def _one_row_per_call(query: Query) -> bool:
+    text = query.sql.lower()
+    return (
+        text.startswith("insert")
+        and " select " not in f" {text} "
+        and "on conflict" not in text
+        and "returning" not in text
+    )
+
+
+class PostgresDriver:
+    """Connections to one PostgreSQL database through asyncpg."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, url: DatabaseURL, **options: Any) -> None:
+        self.url = url
+        unknown = set(url.query) - _URL_OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"DATABASE_URL has unknown option(s) {', '.join(sorted(unknown))} for"
+                f" PostgreSQL; accepted: {', '.join(sorted(_URL_OPTIONS))}",
+                variable="DATABASE_URL",
+            )
+        self._kwargs: dict[str, Any] = {
+            "host": url.host,
+            "port": url.port,
+            "user": url.username or "postgres",
+            "password": url.password,
+            "database": url.database or "postgres",
+            "server_settings": {
+                "timezone": "UTC",
+                "application_name": url.query.get("application_name", "rawrepo"),
+            },
+        }
+        ssl = url.query.get("sslmode") or url.query.get("ssl")
+        if ssl:
+            self._kwargs["ssl"] = ssl
+        if "statement_cache_size" in url.query:
+            try:
+                self._kwargs["statement_cache_size"] = int(url.query["statement_cache_size"])
+            except ValueError:
+                raise ConfigurationError(
+                    "DATABASE_URL option statement_cache_size must be an integer",
+                    variable="DATABASE_URL",
+                ) from None
+        self._kwargs.update(options)
+
+    async def _open(self, timeout: float, **overrides: Any) -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(**{**self._kwargs, **overrides, "timeout": timeout})
+        except Exception as exc:
+            err = translate_error(exc)
+            raise type(err)(
+                f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
+            ) from exc
+
+    async def connect(self, timeout: float) -> PostgresConnection:
+        return PostgresConnection(await self._open(timeout))
+
+    async def _admin(self, sql: str) -> None:
+        conn = await self._open(10.0, database="postgres")
+        try:
+            await conn.execute(sql)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        finally:
+            await conn.close()
+
+    async def create_database(self, name: str) -> None:
+        await self._admin(f'CREATE DATABASE "{safe_identifier(name)}"')
+
+    async def drop_database(self, name: str) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{safe_identifier(name)}" WITH (FORCE)')
+

@@ -1,0 +1,344 @@
+"""SQLite through aiosqlite.
+
+Each connection runs with WAL, a busy timeout and ``PRAGMA foreign_keys=ON``.
+SQLite allows one writer at a time, so rawrepo keeps a single-writer
+discipline inside the process: a transaction takes the database's write lock
+(an asyncio lock, waited for without blocking the event loop) before its
+first write and starts with ``BEGIN IMMEDIATE``; read-only transactions start
+``BEGIN`` (deferred) and run beside the writer. The busy timeout covers other
+processes. Every statement is one hop to the connection's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+
+from rawrepo.config import DatabaseURL, Dialect
+from rawrepo.drivers.base import Args, Row, sqlite_timestamp
+from rawrepo.errors import (
+    CheckViolation,
+    ConnectionFailed,
+    DatabaseError,
+    DataError,
+    ForeignKeyViolation,
+    IntegrityError,
+    NotNullViolation,
+    PoolTimeoutError,
+    SerializationFailure,
+    TransientError,
+    UniqueViolation,
+)
+from rawrepo.queries import Query
+
+__all__ = ["SQLiteConnection", "SQLiteDriver", "translate_error"]
+
+T = TypeVar("T")
+
+_BY_CODE: dict[int, type[DatabaseError]] = {
+    2067: UniqueViolation,  # SQLITE_CONSTRAINT_UNIQUE
+    1555: UniqueViolation,  # SQLITE_CONSTRAINT_PRIMARYKEY
+    787: ForeignKeyViolation,  # SQLITE_CONSTRAINT_FOREIGNKEY
+    1299: NotNullViolation,  # SQLITE_CONSTRAINT_NOTNULL
+    275: CheckViolation,  # SQLITE_CONSTRAINT_CHECK
+    517: SerializationFailure,  # SQLITE_BUSY_SNAPSHOT
+    5: TransientError,  # SQLITE_BUSY
+    261: TransientError,  # SQLITE_BUSY_RECOVERY
+    6: TransientError,  # SQLITE_LOCKED
+    18: DataError,  # SQLITE_TOOBIG
+    20: DataError,  # SQLITE_MISMATCH
+}
+
+
+def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseError:
+    """Map a sqlite3/aiosqlite exception to the rawrepo class for the same failure."""
+    qname = query.name if query is not None else None
+    where = f" [query {qname}]" if qname else ""
+    message = str(exc) or type(exc).__name__
+    text = f"{message}{where}"
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        cls = _BY_CODE.get(code) if isinstance(code, int) else None
+        if cls is None:
+            if isinstance(exc, sqlite3.IntegrityError):
+                cls = IntegrityError
+            elif isinstance(exc, sqlite3.ProgrammingError) and "closed" in message:
+                cls = ConnectionFailed
+            elif isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
+                cls = DataError  # a parameter of a type SQLite cannot bind
+            else:
+                cls = DatabaseError
+        sqlstate = getattr(exc, "sqlite_errorname", None)
+        if issubclass(cls, IntegrityError):
+            table = column = constraint = None
+            _, _, subject = message.partition(" failed: ")
+            subject = subject.split(",")[0].strip()
+            if "." in subject:
+                table, column = subject.split(".", 1)
+            elif subject:
+                constraint = subject
+            return cls(
+                text,
+                constraint=constraint,
+                table=table,
+                column=column,
+                sqlstate=sqlstate,
+                query=qname,
+            )
+        return cls(text, sqlstate=sqlstate, query=qname)
+    if isinstance(exc, ValueError) and "onnection closed" in message or "no active" in message:
+        return ConnectionFailed(f"SQLite connection is closed{where}", query=qname)
+    return DatabaseError(f"{type(exc).__name__}: {message}{where}", query=qname)
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return sqlite_timestamp(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _adapt_args(args: Args) -> dict[str, Any]:
+    return {k: _adapt(v) for k, v in cast(dict[str, Any], args).items()}
+
+
+def _rows(cur: sqlite3.Cursor) -> list[Row]:
+    names = [d[0] for d in cur.description] if cur.description else []
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _fetch_all(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[Row]:
+    cur = conn.execute(sql, params)
+    try:
+        return _rows(cur)
+    finally:
+        cur.close()
+
+
+def _fetch_value(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Any:
+    cur = conn.execute(sql, params)
+    try:
+        row = cur.fetchone()
+        cur.fetchall()  # finish the statement (RETURNING runs to the end)
+        return None if row is None else row[0]
+    finally:
+        cur.close()
+
+
+def _execute(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> int:
+    cur = conn.execute(sql, params)
+    try:
+        cur.fetchall()
+        return max(cur.rowcount, 0)
+    finally:
+        cur.close()
+
+
+def _execute_many(conn: sqlite3.Connection, sql: str, params: list[dict[str, Any]]) -> int:
+    cur = conn.executemany(sql, params)
+    try:
+        return max(cur.rowcount, 0)
+    finally:
+        cur.close()
+
+
+class SQLiteConnection:
+    """One aiosqlite connection with rawrepo's method set."""
+
+    def __init__(self, conn: aiosqlite.Connection, driver: SQLiteDriver) -> None:
+        self._conn = conn
+        self._driver = driver
+        self.created_at = time.monotonic()
+        self._closed = False
+        self._in_transaction = False
+        self._holds_write_lock = False
+
+    @property
+    def raw(self) -> aiosqlite.Connection:
+        """The underlying aiosqlite connection."""
+        return self._conn
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        # aiosqlite's _execute runs one function in the connection's thread: one hop.
+        runner = cast(Callable[..., Any], self._conn._execute)
+        return cast(T, await runner(fn, *args))
+
+    def is_closed(self) -> bool:
+        return self._closed or not self._conn._running
+
+    def _release_write_lock(self) -> None:
+        if self._holds_write_lock:
+            self._holds_write_lock = False
+            self._driver.write_lock.release()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._release_write_lock()
+        try:
+            await self._conn.close()
+        except Exception:  # noqa: S110 - the thread may already be gone; nothing to do
+            pass
+
+    async def abort(self) -> bool:
+        try:
+            inner = self._conn._connection
+            if inner is not None:
+                inner.interrupt()  # thread-safe: stops the statement in the worker thread
+            await self.rollback()  # queued behind the interrupted statement
+            return True
+        except BaseException:
+            await self.close()
+            return False
+
+    async def _take_write_lock(self) -> None:
+        timeout = self._driver.lock_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self._driver.write_lock.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError(
+                f"waited {timeout:g}s for SQLite's single writer (another session holds an"
+                " open write transaction)"
+            ) from None
+        self._holds_write_lock = True
+
+    async def _plumbing(self, sql: str) -> None:
+        try:
+            await self._call(sqlite3.Connection.execute, self._conn._conn, sql)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    async def _prepare(self, query: Query | None, *, write: bool) -> None:
+        """Open the deferred transaction, taking the write lock before the first write."""
+        if not self._in_transaction:
+            if write:
+                await self._take_write_lock()
+                try:
+                    await self._plumbing("BEGIN IMMEDIATE")
+                except BaseException:
+                    self._release_write_lock()
+                    raise
+            else:
+                await self._plumbing("BEGIN")
+            self._in_transaction = True
+        elif write and not self._holds_write_lock:
+            await self._take_write_lock()
+
+    async def begin(self) -> None:
+        self._in_transaction = False  # begun lazily by the first statement
+
+    async def _end(self, sql: str) -> None:
+        if not self._in_transaction:
+            return
+        try:
+            await self._plumbing(sql)
+        finally:
+            self._in_transaction = False
+            self._release_write_lock()
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def savepoint(self, name: str) -> None:
+        await self._prepare(None, write=False)
+        await self._plumbing(f"SAVEPOINT {name}")
+
+    async def release_savepoint(self, name: str) -> None:
+        await self._plumbing(f"RELEASE SAVEPOINT {name}")
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        await self._plumbing(f"ROLLBACK TO SAVEPOINT {name}")
+
+    async def _run(self, fn: Callable[..., T], query: Query, params: Any) -> T:
+        await self._prepare(query, write=query.is_write)
+        try:
+            return await self._call(fn, self._conn._conn, query.sql, params)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+
+    async def fetch_all(self, query: Query, args: Args) -> list[Row]:
+        return await self._run(_fetch_all, query, _adapt_args(args))
+
+    async def fetch_one(self, query: Query, args: Args) -> Row | None:
+        rows = await self._run(_fetch_all, query, _adapt_args(args))
+        return rows[0] if rows else None
+
+    async def fetch_value(self, query: Query, args: Args) -> Any:
+        return await self._run(_fetch_value, query, _adapt_args(args))
+
+    async def execute(self, query: Query, args: Args) -> int:
+        return await self._run(_execute, query, _adapt_args(args))
+
+    async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
+        if not args:
+            return 0
+        return await self._run(_execute_many, query, [_adapt_args(a) for a in args])
+
+    async def ping(self) -> None:
+        await self._plumbing("SELECT 1")
+
+    async def server_version(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version}"
+
+
+class SQLiteDriver:
+    """Connections to one SQLite file (or one shared in-memory database)."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, url: DatabaseURL, *, busy_timeout: float = 30.0, **options: Any) -> None:
+        self.url = url
+        self.is_memory = url.is_memory
+        self.path = ":memory:" if self.is_memory else str(url.database)
+        self.busy_timeout = busy_timeout
+        self.lock_timeout = busy_timeout
+        self._write_lock: asyncio.Lock | None = None
+        self._options = options
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """The single-writer lock shared by this driver's connections."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        return self._write_lock
+
+    async def connect(self, timeout: float) -> SQLiteConnection:
+        if not self.is_memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = aiosqlite.connect(self.path, isolation_level=None, **self._options)
+            conn._thread.daemon = True  # never keep the interpreter alive at exit
+            async with asyncio.timeout(timeout):
+                await conn
+            busy_ms = int(self.busy_timeout * 1000)
+            pragmas = [f"PRAGMA busy_timeout = {busy_ms}", "PRAGMA foreign_keys = ON"]
+            if not self.is_memory:
+                pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+            for pragma in pragmas:
+                await conn.execute(pragma)
+        except Exception as exc:
+            err = translate_error(exc)
+            raise ConnectionFailed(f"cannot open {self.url}: {err.message}") from exc
+        return SQLiteConnection(conn, self)
+
+    async def create_database(self, name: str) -> None:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+
+    async def drop_database(self, name: str) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(name + suffix).unlink(missing_ok=True)

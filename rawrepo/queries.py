@@ -1,0 +1,357 @@
+"""Load ``.sql`` files into :class:`Query` objects, one query per file.
+
+Layout: ``<sql_dir>/<area>/<name>.sql``, with optional per-dialect overrides
+``<area>/<name>.<dialect>.sql`` (dialects: postgresql, mysql, sqlite) that win
+over the generic file. A query's name is ``area.name``.
+
+Parameters are written ``:name``. Each file is rewritten once, at load time, to
+the driver's style: ``$1`` (asyncpg), ``%(name)s`` (aiomysql, every literal
+``%`` doubled) or ``:name`` (sqlite3). String literals, quoted identifiers,
+comments, ``::`` casts and ``$tag$`` bodies are left alone. The leading ``--``
+lines of a file are its description.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rawrepo.config import DIALECTS, Dialect
+from rawrepo.errors import QueryLoadError, QueryNotFoundError, QueryParameterError
+
+__all__ = ["BUNDLED_SQL_DIR", "Query", "QuerySet", "load_queries", "parse_query", "query_files"]
+
+BUNDLED_SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_WORD = re.compile(r"[A-Za-z_]+")
+_READ_KEYWORDS = frozenset({"select", "values", "show", "explain", "table", "describe", "pragma"})
+_WRITE_KEYWORDS = frozenset({"insert", "update", "delete", "replace", "merge", "upsert"})
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    """One loaded query, ready for one dialect.
+
+    ``sql`` is the text the driver runs; ``source`` is the file as written.
+    ``params`` lists the parameter names in order of first appearance (for
+    asyncpg, ``$n`` is the n-th name in that list).
+    """
+
+    name: str
+    dialect: Dialect
+    path: Path
+    sql: str
+    source: str
+    description: str
+    params: tuple[str, ...]
+    is_write: bool
+    _param_set: frozenset[str] = field(repr=False, default=frozenset())
+
+    def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """Check ``values`` against the query's parameters and order them for the driver.
+
+        Returns a tuple in ``$n`` order for PostgreSQL, a dict otherwise. Raises
+        :class:`QueryParameterError` naming the query and the parameter.
+        """
+        if len(values) != len(self.params) or not self._param_set.issuperset(values):
+            self._raise_parameter_error(values)
+        if self.dialect == "postgresql":
+            return tuple([values[n] for n in self.params])
+        return dict(values)
+
+    def _raise_parameter_error(self, values: Mapping[str, Any]) -> None:
+        missing = [p for p in self.params if p not in values]
+        unexpected = sorted(k for k in values if k not in self._param_set)
+        expected = ", ".join(self.params) or "none"
+        if missing:
+            raise QueryParameterError(
+                f"query {self.name} ({self.path}) is missing parameter {missing[0]!r}"
+                f" (expects: {expected})",
+                query=self.name,
+                path=str(self.path),
+                parameter=missing[0],
+            )
+        raise QueryParameterError(
+            f"query {self.name} ({self.path}) got unexpected parameter {unexpected[0]!r}"
+            f" (expects: {expected})",
+            query=self.name,
+            path=str(self.path),
+            parameter=unexpected[0],
+        )
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Query:
+    """Rewrite one file's text for ``dialect``; raise QueryLoadError with ``file:line``."""
+
+    def fail(index: int, message: str) -> QueryLoadError:
+        line = _line_of(source, index)
+        return QueryLoadError(
+            f"{path}:{line}: {message}", query=name, path=str(path), line=line
+        )
+
+    out: list[str] = []
+    code: list[str] = []  # the text outside literals and comments, for classification
+    params: list[str] = []
+    index_of: dict[str, int] = {}
+    mysql = dialect == "mysql"
+    i, n = 0, len(source)
+    statement_end: int | None = None
+
+    def emit(text: str) -> None:
+        out.append(text.replace("%", "%%") if mysql else text)
+
+    while i < n:
+        ch = source[i]
+        nxt = source[i + 1] if i + 1 < n else ""
+        if statement_end is not None and not ch.isspace():
+            if ch == "-" and nxt == "-":
+                end = source.find("\n", i)
+                end = n if end < 0 else end
+                emit(source[i:end])
+                i = end
+                continue
+            raise fail(i, "a query file holds one statement; text follows the ';'")
+        if ch == "'" or (ch == '"') or (ch == "`" and dialect != "postgresql"):
+            backslash = mysql or (
+                ch == "'"
+                and dialect == "postgresql"
+                and i > 0
+                and source[i - 1] in "eE"
+                and (i < 2 or not (source[i - 2].isalnum() or source[i - 2] == "_"))
+            )
+            j = i + 1
+            while True:
+                if j >= n:
+                    kind = "identifier" if ch != "'" else "string literal"
+                    raise fail(i, f"unterminated quoted {kind} (opened with {ch})")
+                c = source[j]
+                if backslash and c == "\\":
+                    j += 2
+                    continue
+                if c == ch:
+                    if j + 1 < n and source[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            emit(source[i : j + 1])
+            code.append(" ")
+            i = j + 1
+            continue
+        if (ch == "-" and nxt == "-") or (ch == "#" and mysql):
+            end = source.find("\n", i)
+            end = n if end < 0 else end
+            emit(source[i:end])
+            i = end
+            continue
+        if ch == "/" and nxt == "*":
+            depth, j = 1, i + 2
+            while depth:
+                if j >= n:
+                    raise fail(i, "unterminated /* comment")
+                if source.startswith("*/", j):
+                    depth -= 1
+                    j += 2
+                elif dialect == "postgresql" and source.startswith("/*", j):
+                    depth += 1
+                    j += 2
+                else:
+                    j += 1
+            emit(source[i:j])
+            i = j
+            continue
+        if ch == "$" and dialect == "postgresql":
+            m = _DOLLAR_TAG.match(source, i)
+            if m:
+                end = source.find(m.group(0), m.end())
+                if end < 0:
+                    raise fail(i, f"unterminated {m.group(0)} quoted body")
+                end += len(m.group(0))
+                out.append(source[i:end])
+                code.append(" ")
+                i = end
+                continue
+            if nxt.isdigit():
+                raise fail(i, "positional $n placeholders are not allowed; write :name")
+        if ch == "?" and dialect != "postgresql":
+            raise fail(i, "'?' placeholders are not allowed; write :name")
+        if ch == ":":
+            if nxt == ":":
+                emit("::")
+                code.append("::")
+                i += 2
+                continue
+            m = _NAME.match(source, i + 1)
+            if m is not None and not (i > 0 and source[i - 1] == ":"):
+                pname = m.group(0)
+                if pname not in index_of:
+                    index_of[pname] = len(params) + 1
+                    params.append(pname)
+                if dialect == "postgresql":
+                    out.append(f"${index_of[pname]}")
+                elif mysql:
+                    out.append(f"%({pname})s")
+                else:
+                    out.append(f":{pname}")
+                code.append(" ? ")
+                i = m.end()
+                continue
+        if ch == ";":
+            statement_end = i
+            i += 1
+            continue
+        emit(ch)
+        code.append(ch)
+        i += 1
+
+    sql = "".join(out).strip()
+    code_text = "".join(code).lower()
+    words = _WORD.findall(code_text)
+    if not words:
+        raise QueryLoadError(
+            f"{path}:1: the file holds no SQL statement", query=name, path=str(path), line=1
+        )
+    first = words[0]
+    is_write = first not in _READ_KEYWORDS and not (
+        first == "with" and not _WRITE_KEYWORDS.intersection(words)
+    )
+    if first == "select" and "for" in words and "update" in words:
+        is_write = True  # SELECT ... FOR UPDATE takes write locks
+    return Query(
+        name=name,
+        dialect=dialect,
+        path=path,
+        sql=sql,
+        source=source,
+        description=_description(source),
+        params=tuple(params),
+        is_write=is_write,
+        _param_set=frozenset(params),
+    )
+
+
+def _description(source: str) -> str:
+    lines: list[str] = []
+    for raw in source.splitlines():
+        stripped = raw.strip()
+        if not stripped and not lines:
+            continue
+        if not stripped.startswith("--"):
+            break
+        lines.append(stripped[2:].strip())
+    return " ".join(line for line in lines if line).strip()
+
+
+@dataclass(frozen=True)
+class QueryFile:
+    """One file on disk: its query name and the dialect it is for (None: generic)."""
+
+    name: str
+    dialect: Dialect | None
+    path: Path
+
+
+def query_files(sql_dir: Path) -> Iterator[QueryFile]:
+    """Every ``.sql`` file under ``sql_dir`` with its query name and dialect."""
+    for path in sorted(sql_dir.rglob("*.sql")):
+        rel = path.relative_to(sql_dir)
+        parts = rel.name[: -len(".sql")].split(".")
+        dialect: Dialect | None = None
+        if len(parts) > 1 and parts[-1] in DIALECTS:
+            dialect = parts.pop()  # type: ignore[assignment]
+        if len(parts) != 1 or not _NAME.fullmatch(parts[0]) or len(rel.parts) < 2:
+            raise QueryLoadError(
+                f"{path}:1: a query file is <area>/<name>.sql or <area>/<name>.<dialect>.sql"
+                f" with <dialect> one of {', '.join(DIALECTS)}",
+                path=str(path),
+                line=1,
+            )
+        areas = rel.parts[:-1]
+        for area in areas:
+            if not _NAME.fullmatch(area):
+                raise QueryLoadError(
+                    f"{path}:1: folder name {area!r} is not a valid query area"
+                    " (letters, digits, _)",
+                    path=str(path),
+                    line=1,
+                )
+        yield QueryFile(".".join([*areas, parts[0]]), dialect, path)
+
+
+class QuerySet(Mapping[str, Query]):
+    """The queries of one dialect, by name. Indexing a missing name raises QueryNotFoundError."""
+
+    def __init__(self, dialect: Dialect, queries: Mapping[str, Query], dirs: Sequence[Path]):
+        self.dialect = dialect
+        self._queries = dict(queries)
+        self.dirs = tuple(dirs)
+
+    def __getitem__(self, name: str) -> Query:
+        try:
+            return self._queries[name]
+        except KeyError:
+            raise self._not_found(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queries)
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def expected_path(self, name: str) -> Path:
+        """Where the generic file for ``name`` would be (in the last sql dir)."""
+        *areas, base = name.split(".")
+        return self.dirs[-1].joinpath(*areas, f"{base}.sql")
+
+    def _not_found(self, name: str) -> QueryNotFoundError:
+        *areas, base = name.split(".") if name else ("",)
+        where = self.dirs[-1].joinpath(*areas) if self.dirs else Path(".")
+        return QueryNotFoundError(
+            f"query {name!r} has no file for dialect {self.dialect}: expected"
+            f" {where / (base + '.sql')} or {where / (base + '.' + self.dialect + '.sql')}",
+            query=name,
+            path=str(where / (base + ".sql")),
+        )
+
+    def require(self, names: Iterable[str]) -> None:
+        """Raise QueryNotFoundError for the first name that has no query."""
+        for name in names:
+            if name not in self._queries:
+                raise self._not_found(name)
+
+
+def load_queries(sql_dirs: Path | str | Sequence[Path | str], dialect: Dialect) -> QuerySet:
+    """Load every query of ``dialect`` from one folder, or several (later ones override)."""
+    if isinstance(sql_dirs, str | Path):
+        sql_dirs = [sql_dirs]
+    dirs = [Path(d) for d in sql_dirs]
+    chosen: dict[str, Path] = {}
+    for sql_dir in dirs:
+        if not sql_dir.is_dir():
+            raise QueryLoadError(f"SQL folder {sql_dir} does not exist", path=str(sql_dir))
+        generic: dict[str, Path] = {}
+        override: dict[str, Path] = {}
+        for qf in query_files(sql_dir):
+            if qf.dialect is None:
+                generic[qf.name] = qf.path
+            elif qf.dialect == dialect:
+                override[qf.name] = qf.path
+        chosen.update(generic)
+        chosen.update(override)
+    queries: dict[str, Query] = {}
+    for name, path in chosen.items():
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise QueryLoadError(f"{path}:1: cannot read: {exc}", path=str(path), line=1) from exc
+        queries[name] = parse_query(source, dialect, name=name, path=path)
+    return QuerySet(dialect, queries, dirs)
