@@ -180,7 +180,7 @@ def _int(name: str, value: object, minimum: int) -> int:
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = int(value) if not isinstance(value, str) else int(value.strip())
+        number = int(value.strip()) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise ConfigurationError(
             f"{name} must be an integer >= {minimum}, got {value!r}", variable=name

@@ -432,7 +432,7 @@ class Database:
             except TransientError:
                 if attempt >= retries:
                     raise
-                delay = backoff * (2**attempt) * (0.5 + random.random())  # noqa: S311
+                delay = backoff * (2**attempt) * (0.5 + random.random())
                 attempt += 1
                 logger.info("transaction failed transiently; retry %d in %.3fs", attempt, delay)
                 await asyncio.sleep(delay)

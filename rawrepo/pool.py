@@ -77,8 +77,7 @@ class Pool:
                 f"no free connection after {wait:g}s (pool_timeout): all {self.max_size}"
                 f" connections (pool_size {self.keep_idle} + max_overflow"
                 f" {self.max_size - self.keep_idle}) are in use",
-                hint="release sessions sooner, or raise DATABASE_POOL_SIZE /"
-                " DATABASE_MAX_OVERFLOW",
+                hint="release sessions sooner, or raise DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW",
             ) from None
         try:
             conn, reused = await self._checkout()

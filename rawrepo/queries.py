@@ -94,9 +94,7 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
 
     def fail(index: int, message: str) -> QueryLoadError:
         line = _line_of(source, index)
-        return QueryLoadError(
-            f"{path}:{line}: {message}", query=name, path=str(path), line=line
-        )
+        return QueryLoadError(f"{path}:{line}: {message}", query=name, path=str(path), line=line)
 
     out: list[str] = []
     code: list[str] = []  # the text outside literals and comments, for classification
@@ -169,8 +167,9 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
             emit(source[i:j])
             i = j
             continue
-        if ch == "$" and dialect == "postgresql":
-            m = _DOLLAR_TAG.match(source, i)
+        # `$` after a letter, digit, `_` or `$` is part of an identifier (PG, MySQL)
+        if ch == "$" and not (i > 0 and (source[i - 1].isalnum() or source[i - 1] in "_$")):
+            m = _DOLLAR_TAG.match(source, i) if dialect == "postgresql" else None
             if m:
                 end = source.find(m.group(0), m.end())
                 if end < 0:
@@ -180,7 +179,7 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
                 code.append(" ")
                 i = end
                 continue
-            if nxt.isdigit():
+            if nxt.isdigit():  # SQLite would take it as a placeholder, MySQL as an error
                 raise fail(i, "positional $n placeholders are not allowed; write :name")
         if ch == "?" and dialect != "postgresql":
             raise fail(i, "'?' placeholders are not allowed; write :name")

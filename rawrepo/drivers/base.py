@@ -10,18 +10,62 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.errors import ConfigurationError
+from rawrepo.errors import ConfigurationError, DatabaseError
 from rawrepo.queries import Query
 
-__all__ = ["Args", "Connection", "Driver", "Row", "load_driver", "safe_identifier", "utc"]
+__all__ = [
+    "Args",
+    "Column",
+    "Connection",
+    "Driver",
+    "QueryDescription",
+    "Row",
+    "is_ddl",
+    "load_driver",
+    "safe_identifier",
+    "target_table",
+    "utc",
+]
 
 Row = dict[str, Any]
 Args = tuple[Any, ...] | dict[str, Any]
 utc = dt.UTC
+
+
+@dataclass(frozen=True)
+class Column:
+    """One result column as the database describes it."""
+
+    name: str
+    type: str | None = None
+    """The database's type name (None where the driver cannot tell, e.g. SQLite)."""
+    nullable: bool | None = None
+    """False: NOT NULL; True: may be NULL; None: unknown (a computed expression)."""
+
+
+@dataclass(frozen=True)
+class QueryDescription:
+    """What the database says about one statement (see :meth:`Driver.describe`)."""
+
+    columns: tuple[Column, ...]
+    parameter_types: tuple[str, ...] | None = None
+    note: str | None = None
+    """Set when the statement could only be checked partly, saying why."""
+
+
+_DDL = frozenset({"create", "alter", "drop", "truncate", "rename", "grant", "revoke", "comment"})
+
+
+def is_ddl(query: Query) -> bool:
+    """True for schema statements (which MySQL commits implicitly)."""
+    words = query.sql.split(None, 1)
+    return bool(words) and words[0].lower() in _DDL
 
 
 class Connection(Protocol):
@@ -76,6 +120,10 @@ class Connection(Protocol):
 
     async def server_version(self) -> str: ...
 
+    async def explain(self, query: Query, args: Args) -> list[str]:
+        """The database's plan for the statement, one text line per plan row."""
+        ...
+
 
 class Driver(Protocol):
     """Opens connections for one URL; one instance per :class:`~rawrepo.Database`."""
@@ -93,6 +141,15 @@ class Driver(Protocol):
 
     async def drop_database(self, name: str) -> None:
         """Drop database ``name`` if it exists (SQLite: delete the file)."""
+        ...
+
+    async def describe(
+        self, queries: Sequence[tuple[Query, Args]]
+    ) -> list[QueryDescription | DatabaseError]:
+        """Each statement's result columns (and parameter types where the server says),
+        found without changing data: prepared and described (PostgreSQL), or run inside
+        a transaction that is always rolled back with the given placeholder arguments
+        (MySQL, SQLite). Invalid SQL gives the translated error in its place."""
         ...
 
 
@@ -126,6 +183,28 @@ def safe_identifier(name: str) -> str:
     if not name or not name.replace("_", "").isalnum() or not name.isascii():
         raise ConfigurationError(f"database name {name!r} must be letters, digits and _")
     return name
+
+
+_LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.S)
+_TARGET_TABLE = re.compile(
+    r"(?:insert\s+(?:(?:low_priority|delayed|high_priority|ignore|or\s+\w+)\s+)*into"
+    r"|replace\s+into|update\s+(?:(?:low_priority|ignore|only|or\s+\w+)\s+)*)"
+    r"\s*(?:[`\"]?\w+[`\"]?\s*\.\s*)?[`\"]?(?P<table>\w+)",
+    re.I,
+)
+
+
+def target_table(query: Query | None) -> str | None:
+    """The table an INSERT, REPLACE or UPDATE statement writes to, else None.
+
+    For constraint errors whose driver message does not name the table (MariaDB's
+    duplicate key and NOT NULL errors, SQLite's foreign key and CHECK errors).
+    """
+    if query is None:
+        return None
+    start = _LEADING_COMMENTS.match(query.sql)
+    found = _TARGET_TABLE.match(query.sql, start.end() if start else 0)
+    return found.group("table") if found else None
 
 
 def to_utc_naive(value: dt.datetime) -> dt.datetime:

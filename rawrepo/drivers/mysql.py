@@ -10,6 +10,7 @@ matched, as PostgreSQL and SQLite do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import time
@@ -24,7 +25,17 @@ from pymysql.constants import CLIENT, FIELD_TYPE
 from pymysql.converters import conversions, convert_datetime
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.drivers.base import Args, Row, safe_identifier, to_utc_naive, utc
+from rawrepo.drivers.base import (
+    Args,
+    Column,
+    QueryDescription,
+    Row,
+    is_ddl,
+    safe_identifier,
+    target_table,
+    to_utc_naive,
+    utc,
+)
 from rawrepo.errors import (
     CheckViolation,
     ConfigurationError,
@@ -106,7 +117,7 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
             return cls(
                 text,
                 constraint=groups.get("constraint"),
-                table=groups.get("table"),
+                table=groups.get("table") or target_table(query),
                 column=column.group("column") if column else None,
                 sqlstate=str(code),
                 query=qname,
@@ -133,6 +144,7 @@ def _aware_datetime(value: str | bytes) -> Any:
     return result
 
 
+_TYPE_NAMES = {value: name.lower() for name, value in vars(FIELD_TYPE).items() if name.isupper()}
 _CONV = dict(conversions)
 _CONV[FIELD_TYPE.DATETIME] = _aware_datetime
 _CONV[FIELD_TYPE.TIMESTAMP] = _aware_datetime
@@ -179,10 +191,8 @@ class MySQLConnection:
         return bool(reader is not None and reader.at_eof())
 
     async def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken socket may fail
             self._conn.close()
-        except Exception:  # noqa: S110 - closing a broken socket may fail; nothing to do
-            pass
 
     async def abort(self) -> bool:
         await self.close()
@@ -255,6 +265,39 @@ class MySQLConnection:
     async def ping(self) -> None:
         await self._plumbing("SELECT 1")
 
+    async def explain(self, query: Query, args: Args) -> list[str]:
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.execute(f"EXPLAIN {query.sql}", _adapt_args(args))
+                names = [d[0] for d in cur.description]
+                rows = await cur.fetchall()
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        return [
+            "  ".join(f"{n}={v}" for n, v in zip(names, row, strict=True) if v is not None)
+            for row in rows
+        ]
+
+    async def describe_one(self, query: Query, args: Args) -> QueryDescription:
+        """Run the statement inside a transaction that is always rolled back."""
+        if is_ddl(query):
+            return QueryDescription((), note="DDL is not run (MySQL commits it implicitly)")
+        await self.begin()
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.execute(query.sql, _adapt_args(args))
+                description = cur.description or ()
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        finally:
+            await self.rollback()
+        return QueryDescription(
+            tuple(
+                Column(name=d[0], type=_TYPE_NAMES.get(d[1]), nullable=bool(d[6]))
+                for d in description
+            )
+        )
+
     async def server_version(self) -> str:
         info = str(self._conn.get_server_info())
         if "mariadb" in info.lower():
@@ -298,7 +341,8 @@ class MySQLDriver:
                 conn = await aiomysql.connect(**kwargs)
         except Exception as exc:
             err = translate_error(exc)
-            raise type(err)(
+            # a refused login or a missing database is a failure to connect too
+            raise ConnectionFailed(
                 f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
             ) from exc
         try:
@@ -323,6 +367,23 @@ class MySQLDriver:
         finally:
             conn.close()
 
+    async def describe(
+        self, queries: Sequence[tuple[Query, Args]]
+    ) -> list[QueryDescription | DatabaseError]:
+        conn = await self.connect(10.0)
+        results: list[QueryDescription | DatabaseError] = []
+        try:
+            for query, args in queries:
+                try:
+                    results.append(await conn.describe_one(query, args))
+                except DatabaseError as exc:
+                    results.append(exc)
+                    if conn.is_closed():
+                        conn = await self.connect(10.0)
+        finally:
+            await conn.close()
+        return results
+
     async def create_database(self, name: str) -> None:
         await self._admin(
             f"CREATE DATABASE `{safe_identifier(name)}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
@@ -330,4 +391,3 @@ class MySQLDriver:
 
     async def drop_database(self, name: str) -> None:
         await self._admin(f"DROP DATABASE IF EXISTS `{safe_identifier(name)}`")
-

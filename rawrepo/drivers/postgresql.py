@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgexc
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.drivers.base import Args, Row, safe_identifier
+from rawrepo.drivers.base import Args, Column, QueryDescription, Row, safe_identifier
 from rawrepo.errors import (
     CheckViolation,
     ConfigurationError,
@@ -50,38 +50,18 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
     qname = query.name if query is not None else None
     where = f" [query {qname}]" if qname else ""
     if isinstance(exc, pgexc.PostgresError):
-        sqlstate: str = getattr(exc, "sqlstate", "") or ""
-        message = str(getattr(exc, "message", "") or exc)
-        detail = getattr(exc, "detail", None)
-        text = f"{message}{'; ' + detail if detail else ''}{where}"
-        cls = _BY_SQLSTATE.get(sqlstate)
-        if cls is None:
-            if sqlstate.startswith("23"):
-                cls = IntegrityError
-            elif sqlstate.startswith("08"):
-                cls = ConnectionFailed
-            elif sqlstate.startswith("22"):
-                cls = DataError
-            else:
-                cls = DatabaseError
-        hint = getattr(exc, "hint", None)
-        if issubclass(cls, IntegrityError):
-            return cls(
-                text,
-                constraint=getattr(exc, "constraint_name", None),
-                table=getattr(exc, "table_name", None),
-                column=getattr(exc, "column_name", None),
-                sqlstate=sqlstate,
-                query=qname,
-                hint=hint,
-            )
-        position = getattr(exc, "position", None)
-        return cls(
-            text,
-            sqlstate=sqlstate,
-            query=qname,
-            position=int(position) if position and str(position).isdigit() else None,
-            hint=hint,
+        return server_error(
+            {
+                "sqlstate": getattr(exc, "sqlstate", None),
+                "message": getattr(exc, "message", None) or str(exc),
+                "detail": getattr(exc, "detail", None),
+                "hint": getattr(exc, "hint", None),
+                "position": getattr(exc, "position", None),
+                "constraint": getattr(exc, "constraint_name", None),
+                "table": getattr(exc, "table_name", None),
+                "column": getattr(exc, "column_name", None),
+            },
+            qname,
         )
     if isinstance(exc, pgexc.DataError):  # bad argument type or value, found client-side
         return DataError(f"{exc}{where}", query=qname)
@@ -96,6 +76,43 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
         text = str(exc) or type(exc).__name__
         return ConnectionFailed(f"PostgreSQL connection failed: {text}{where}", query=qname)
     return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
+
+
+def server_error(fields: Mapping[str, Any], qname: str | None) -> DatabaseError:
+    """The rawrepo error for a server error report (SQLSTATE, message, detail, ...)."""
+    sqlstate = str(fields.get("sqlstate") or "")
+    where = f" [query {qname}]" if qname else ""
+    detail = fields.get("detail")
+    text = f"{fields.get('message')}{'; ' + str(detail) if detail else ''}{where}"
+    cls = _BY_SQLSTATE.get(sqlstate)
+    if cls is None:
+        if sqlstate.startswith("23"):
+            cls = IntegrityError
+        elif sqlstate.startswith("08"):
+            cls = ConnectionFailed
+        elif sqlstate.startswith("22"):
+            cls = DataError
+        else:
+            cls = DatabaseError
+    hint = fields.get("hint")
+    if issubclass(cls, IntegrityError):
+        return cls(
+            text,
+            constraint=fields.get("constraint"),
+            table=fields.get("table"),
+            column=fields.get("column"),
+            sqlstate=sqlstate,
+            query=qname,
+            hint=hint,
+        )
+    position = fields.get("position")
+    return cls(
+        text,
+        sqlstate=sqlstate,
+        query=qname,
+        position=int(position) if position and str(position).isdigit() else None,
+        hint=hint,
+    )
 
 
 def _rows_affected(status: str) -> int:
@@ -134,7 +151,7 @@ class PostgresConnection:
             if protocol is not None and protocol._is_cancelling():
                 async with asyncio.timeout(2):
                     await protocol._wait_for_cancellation()
-        except BaseException:  # noqa: S110 - closing below is all that is left to do
+        except BaseException:
             pass
         self._conn.terminate()
         return False
@@ -210,6 +227,13 @@ class PostgresConnection:
     async def ping(self) -> None:
         await self._plumbing("SELECT 1")
 
+    async def explain(self, query: Query, args: Args) -> list[str]:
+        try:
+            rows = await self._conn.fetch(f"EXPLAIN {query.sql}", *args)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        return [str(r[0]) for r in rows]
+
     async def server_version(self) -> str:
         version = str(self._conn.get_settings().server_version).split()[0]
         return f"PostgreSQL {version}"
@@ -268,7 +292,8 @@ class PostgresDriver:
             return await asyncpg.connect(**{**self._kwargs, **overrides, "timeout": timeout})
         except Exception as exc:
             err = translate_error(exc)
-            raise type(err)(
+            # a refused login or a missing database is a failure to connect too
+            raise ConnectionFailed(
                 f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
             ) from exc
 
@@ -284,9 +309,102 @@ class PostgresDriver:
         finally:
             await conn.close()
 
+    async def describe(
+        self, queries: Sequence[tuple[Query, Args]]
+    ) -> list[QueryDescription | DatabaseError]:
+        # asyncpg does not expose a statement's source table columns; libpq (psycopg,
+        # already installed for yoyo) describes a prepared statement without running it.
+        return await asyncio.to_thread(_describe_sync, self._kwargs, [q for q, _ in queries])
+
     async def create_database(self, name: str) -> None:
         await self._admin(f'CREATE DATABASE "{safe_identifier(name)}"')
 
     async def drop_database(self, name: str) -> None:
         await self._admin(f'DROP DATABASE IF EXISTS "{safe_identifier(name)}" WITH (FORCE)')
 
+
+def _describe_sync(
+    kwargs: Mapping[str, Any], queries: Sequence[Query]
+) -> list[QueryDescription | DatabaseError]:
+    import psycopg
+    from psycopg import pq
+
+    fields = pq.DiagnosticField
+    results: list[QueryDescription | DatabaseError] = []
+    raw: list[tuple[list[tuple[str, int, int, int]], list[int]] | None] = []
+    try:
+        conn = psycopg.connect(
+            host=kwargs["host"],
+            port=kwargs["port"],
+            user=kwargs["user"],
+            password=kwargs["password"],
+            dbname=kwargs["database"],
+            connect_timeout=10,
+            autocommit=True,
+        )
+    except psycopg.Error as exc:
+        raise ConnectionFailed(f"cannot connect for describe: {exc}") from exc
+    with conn:
+        pg = conn.pgconn
+        for i, query in enumerate(queries):
+            name = f"rawrepo_describe_{i}".encode()
+            res = pg.prepare(name, query.sql.encode())
+            if res.status == pq.ExecStatus.FATAL_ERROR:
+
+                def field(code: pq.DiagnosticField, res: pq.abc.PGresult = res) -> str | None:
+                    value = res.error_field(code)
+                    return value.decode(errors="replace") if value is not None else None
+
+                results.append(
+                    server_error(
+                        {
+                            "sqlstate": field(fields.SQLSTATE),
+                            "message": field(fields.MESSAGE_PRIMARY),
+                            "detail": field(fields.MESSAGE_DETAIL),
+                            "hint": field(fields.MESSAGE_HINT),
+                            "position": field(fields.STATEMENT_POSITION),
+                        },
+                        query.name,
+                    )
+                )
+                raw.append(None)
+                continue
+            d = pg.describe_prepared(name)
+            cols = [
+                ((d.fname(j) or b"").decode(), d.ftype(j), d.ftable(j), d.ftablecol(j))
+                for j in range(d.nfields)
+            ]
+            raw.append((cols, [d.param_type(j) for j in range(d.nparams)]))
+            results.append(QueryDescription(columns=()))
+        oids = sorted({c[1] for r in raw if r for c in r[0]} | {p for r in raw if r for p in r[1]})
+        tables = sorted({c[2] for r in raw if r for c in r[0] if c[2]})
+        type_names: dict[int, str] = dict(
+            conn.execute(
+                "SELECT oid::int, format_type(oid, NULL) FROM pg_type WHERE oid = ANY(%s)",
+                [oids],
+            ).fetchall()
+        )
+        not_null: dict[tuple[int, int], bool] = {
+            (rel, num): nn
+            for rel, num, nn in conn.execute(
+                "SELECT attrelid::int, attnum::int, attnotnull FROM pg_attribute"
+                " WHERE attrelid = ANY(%s) AND attnum > 0",
+                [tables],
+            ).fetchall()
+        }
+    for i, entry in enumerate(raw):
+        if entry is None:
+            continue
+        cols, params = entry
+        results[i] = QueryDescription(
+            columns=tuple(
+                Column(
+                    name=cname,
+                    type=type_names.get(oid),
+                    nullable=(not not_null[(table, num)]) if (table, num) in not_null else None,
+                )
+                for cname, oid, table, num in cols
+            ),
+            parameter_types=tuple(type_names.get(p, str(p)) for p in params),
+        )
+    return results

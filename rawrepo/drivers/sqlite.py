@@ -1,6 +1,7 @@
 """SQLite through aiosqlite.
 
-Each connection runs with WAL, a busy timeout and ``PRAGMA foreign_keys=ON``.
+Each connection runs with WAL, a busy timeout and ``PRAGMA foreign_keys=ON``, and
+has a Unicode-aware ``lower()`` (see :func:`unicode_lower`).
 SQLite allows one writer at a time, so rawrepo keeps a single-writer
 discipline inside the process: a transaction takes the database's write lock
 (an asyncio lock, waited for without blocking the event loop) before its
@@ -12,7 +13,9 @@ processes. Every statement is one hop to the connection's thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import re
 import sqlite3
 import time
 import uuid
@@ -24,7 +27,14 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.drivers.base import Args, Row, sqlite_timestamp
+from rawrepo.drivers.base import (
+    Args,
+    Column,
+    QueryDescription,
+    Row,
+    sqlite_timestamp,
+    target_table,
+)
 from rawrepo.errors import (
     CheckViolation,
     ConnectionFailed,
@@ -40,7 +50,7 @@ from rawrepo.errors import (
 )
 from rawrepo.queries import Query
 
-__all__ = ["SQLiteConnection", "SQLiteDriver", "translate_error"]
+__all__ = ["SQLiteConnection", "SQLiteDriver", "translate_error", "unicode_lower"]
 
 T = TypeVar("T")
 
@@ -57,6 +67,12 @@ _BY_CODE: dict[int, type[DatabaseError]] = {
     18: DataError,  # SQLITE_TOOBIG
     20: DataError,  # SQLITE_MISMATCH
 }
+
+
+# An unnamed CHECK (length(col) <= n), as a schema writes VARCHAR(n) for SQLite.
+_LENGTH_CHECK = re.compile(
+    r"(?:length|char_length)\(\s*[\"`\[]?(?P<column>\w+)[\"`\]]?\s*\)\s*<=?\s*\d+", re.I
+)
 
 
 def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseError:
@@ -82,6 +98,14 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
             table = column = constraint = None
             _, _, subject = message.partition(" failed: ")
             subject = subject.split(",")[0].strip()
+            too_long = _LENGTH_CHECK.fullmatch(subject) if cls is CheckViolation else None
+            if too_long:
+                # SQLite's spelling of VARCHAR(n): fail like the servers do.
+                return DataError(
+                    f"value too long for column {too_long.group('column')}: {text}",
+                    sqlstate=sqlstate,
+                    query=qname,
+                )
             if "." in subject:
                 table, column = subject.split(".", 1)
             elif subject:
@@ -89,15 +113,30 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
             return cls(
                 text,
                 constraint=constraint,
-                table=table,
+                table=table or target_table(query),
                 column=column,
                 sqlstate=sqlstate,
                 query=qname,
             )
         return cls(text, sqlstate=sqlstate, query=qname)
-    if isinstance(exc, ValueError) and "onnection closed" in message or "no active" in message:
+    if isinstance(exc, OverflowError):  # an int beyond SQLite's 64-bit INTEGER
+        return DataError(f"{message}{where}", query=qname)
+    if isinstance(exc, ValueError) and ("onnection closed" in message or "no active" in message):
         return ConnectionFailed(f"SQLite connection is closed{where}", query=qname)
     return DatabaseError(f"{type(exc).__name__}: {message}{where}", query=qname)
+
+
+def unicode_lower(value: Any) -> Any:
+    """SQL ``lower()`` with Unicode case folding (``É`` -> ``é``), as PostgreSQL and
+    MySQL fold; SQLite's built-in folds ASCII only. Registered on every connection,
+    replacing the built-in, so ``lower(title) LIKE lower(:pattern)`` ignores case
+    for any script. (An index on a ``lower(...)`` expression built by another SQLite
+    client would disagree for non-ASCII text.)"""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value).lower()
 
 
 def _adapt(value: Any) -> Any:
@@ -154,6 +193,14 @@ def _execute_many(conn: sqlite3.Connection, sql: str, params: list[dict[str, Any
         cur.close()
 
 
+def _description(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[str]:
+    cur = conn.execute(sql, params)
+    try:
+        return [d[0] for d in cur.description] if cur.description else []
+    finally:
+        cur.close()
+
+
 class SQLiteConnection:
     """One aiosqlite connection with rawrepo's method set."""
 
@@ -186,10 +233,8 @@ class SQLiteConnection:
     async def close(self) -> None:
         self._closed = True
         self._release_write_lock()
-        try:
+        with contextlib.suppress(Exception):  # the thread may already be gone
             await self._conn.close()
-        except Exception:  # noqa: S110 - the thread may already be gone; nothing to do
-            pass
 
     async def abort(self) -> bool:
         try:
@@ -292,6 +337,38 @@ class SQLiteConnection:
     async def ping(self) -> None:
         await self._plumbing("SELECT 1")
 
+    async def explain(self, query: Query, args: Args) -> list[str]:
+        plan = Query(
+            name=query.name,
+            dialect=query.dialect,
+            path=query.path,
+            sql=f"EXPLAIN QUERY PLAN {query.sql}",
+            source=query.source,
+            description=query.description,
+            params=query.params,
+            is_write=False,
+        )
+        rows = await self._run(_fetch_all, plan, _adapt_args(args))
+        depth: dict[int, int] = {0: -1}
+        lines = []
+        for row in rows:
+            level = depth.get(int(row["parent"]), -1) + 1
+            depth[int(row["id"])] = level
+            lines.append("  " * level + str(row["detail"]))
+        return lines
+
+    async def describe_one(self, query: Query, args: Args) -> QueryDescription:
+        """Run the statement inside a transaction that is always rolled back."""
+        await self._plumbing("BEGIN")
+        self._in_transaction = True
+        try:
+            names = await self._call(_description, self._conn._conn, query.sql, _adapt_args(args))
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        finally:
+            await self.rollback()
+        return QueryDescription(tuple(Column(name=n) for n in names))
+
     async def server_version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
 
@@ -318,9 +395,9 @@ class SQLiteDriver:
         return self._write_lock
 
     async def connect(self, timeout: float) -> SQLiteConnection:
-        if not self.is_memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if not self.is_memory:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = aiosqlite.connect(self.path, isolation_level=None, **self._options)
             conn._thread.daemon = True  # never keep the interpreter alive at exit
             async with asyncio.timeout(timeout):
@@ -331,10 +408,26 @@ class SQLiteDriver:
                 pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
             for pragma in pragmas:
                 await conn.execute(pragma)
+            await conn.create_function("lower", 1, unicode_lower, deterministic=True)
         except Exception as exc:
             err = translate_error(exc)
             raise ConnectionFailed(f"cannot open {self.url}: {err.message}") from exc
         return SQLiteConnection(conn, self)
+
+    async def describe(
+        self, queries: Sequence[tuple[Query, Args]]
+    ) -> list[QueryDescription | DatabaseError]:
+        conn = await self.connect(10.0)
+        results: list[QueryDescription | DatabaseError] = []
+        try:
+            for query, args in queries:
+                try:
+                    results.append(await conn.describe_one(query, args))
+                except DatabaseError as exc:
+                    results.append(exc)
+        finally:
+            await conn.close()
+        return results
 
     async def create_database(self, name: str) -> None:
         Path(name).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+CREATE TABLE core_notes (id INTEGER PRIMARY KEY)

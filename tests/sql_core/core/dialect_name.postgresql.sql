@@ -1,0 +1,2 @@
+-- PostgreSQL's override of core.dialect_name.
+SELECT 'postgresql' AS source

@@ -1,0 +1,1 @@
+INSERT INTO core_notes (id) VALUES (:id)

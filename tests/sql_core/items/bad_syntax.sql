@@ -1,0 +1,1 @@
+SELEC name FROM core_items

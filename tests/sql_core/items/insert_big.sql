@@ -1,0 +1,1 @@
+INSERT INTO core_items (id, name, big) VALUES (:id, :name, :big)

@@ -1,0 +1,1 @@
+INSERT INTO core_parents (id, name) VALUES (:id, :name)

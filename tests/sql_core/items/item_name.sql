@@ -1,0 +1,1 @@
+SELECT name FROM core_items WHERE id = :id

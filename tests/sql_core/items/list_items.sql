@@ -1,0 +1,1 @@
+SELECT id, name, qty FROM core_items ORDER BY id

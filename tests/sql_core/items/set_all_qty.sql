@@ -1,0 +1,1 @@
+UPDATE core_items SET qty = :qty
