@@ -212,7 +212,10 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
         code.append(ch)
         i += 1
 
-    sql = "".join(out).strip()
+    # The leading description lines stay in ``source``/``description`` only: drivers that
+    # batch execute_many (aiomysql's multi-row INSERT, asyncpg's pipelining) recognise
+    # an INSERT by the statement's first word.
+    sql = _without_leading_comments("".join(out))
     code_text = "".join(code).lower()
     words = _WORD.findall(code_text)
     if not words:
@@ -236,6 +239,16 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
         is_write=is_write,
         _param_set=frozenset(params),
     )
+
+
+def _without_leading_comments(sql: str) -> str:
+    lines = sql.strip().split("\n")
+    start = 0
+    while start < len(lines) and (
+        not lines[start].strip() or lines[start].lstrip().startswith("--")
+    ):
+        start += 1
+    return "\n".join(lines[start:]).strip()
 
 
 def _description(source: str) -> str:

@@ -167,10 +167,11 @@ def _adapt_args(args: Args) -> dict[str, Any]:
 class MySQLConnection:
     """One aiomysql connection with rawrepo's method set."""
 
-    __slots__ = ("_conn", "created_at")
+    __slots__ = ("_conn", "_driver", "created_at")
 
-    def __init__(self, conn: aiomysql.Connection) -> None:
+    def __init__(self, conn: aiomysql.Connection, driver: MySQLDriver | None = None) -> None:
         self._conn = conn
+        self._driver = driver
         self.created_at = time.monotonic()
 
     @property
@@ -195,7 +196,13 @@ class MySQLConnection:
             self._conn.close()
 
     async def abort(self) -> bool:
+        # Closing the socket does not stop the statement: the server runs it to its end,
+        # holding the transaction's locks all along. Kill the server thread from another
+        # connection (as the mysql client does on Ctrl-C); its transaction rolls back.
+        thread_id = self.thread_id
         await self.close()
+        if self._driver is not None:
+            await self._driver.kill(thread_id)
         return False
 
     async def _plumbing(self, sql: str) -> None:
@@ -355,7 +362,20 @@ class MySQLDriver:
         return conn
 
     async def connect(self, timeout: float) -> MySQLConnection:
-        return MySQLConnection(await self._open(timeout))
+        return MySQLConnection(await self._open(timeout), self)
+
+    async def kill(self, thread_id: int, timeout: float = 2.0) -> None:
+        """Kill a server connection (its running statement and its transaction) from a
+        new connection. Never raises: a thread that has already ended is fine."""
+        kwargs = {**self._kwargs, "connect_timeout": timeout}
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(timeout):
+                conn = await aiomysql.connect(**kwargs)
+                try:
+                    async with conn.cursor() as cur:
+                        await cur.execute(f"KILL {int(thread_id)}")
+                finally:
+                    conn.close()
 
     async def _admin(self, sql: str) -> None:
         conn = await self._open(10.0, db=None)

@@ -343,7 +343,12 @@ def _describe_sync(
             autocommit=True,
         )
     except psycopg.Error as exc:
-        raise ConnectionFailed(f"cannot connect for describe: {exc}") from exc
+        failure: ConnectionFailed | None = ConnectionFailed(f"cannot connect for describe: {exc}")
+    else:
+        failure = None
+    if failure is not None:
+        # Not chained: psycopg's error keeps the connection string, password included.
+        raise failure
     with conn:
         pg = conn.pgconn
         for i, query in enumerate(queries):

@@ -68,6 +68,11 @@ _BY_CODE: dict[int, type[DatabaseError]] = {
     20: DataError,  # SQLITE_MISMATCH
 }
 
+_BUSY_REASONS: dict[int, str] = {
+    517: "another connection wrote after this transaction's first read, so this"
+    " transaction can no longer write: its snapshot is stale",
+    5: "another connection holds the database's write lock",
+}
 
 # An unnamed CHECK (length(col) <= n), as a schema writes VARCHAR(n) for SQLite.
 _LENGTH_CHECK = re.compile(
@@ -118,6 +123,14 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
                 sqlstate=sqlstate,
                 query=qname,
             )
+        if code in _BUSY_REASONS:
+            # SQLite says "database is locked" for both; say which, and what to do.
+            return cls(
+                f"{message} ({_BUSY_REASONS[code]}){where}",
+                sqlstate=sqlstate,
+                query=qname,
+                hint="retry the whole transaction, e.g. with Database.run_in_transaction",
+            )
         return cls(text, sqlstate=sqlstate, query=qname)
     if isinstance(exc, OverflowError):  # an int beyond SQLite's 64-bit INTEGER
         return DataError(f"{message}{where}", query=qname)
@@ -131,12 +144,18 @@ def unicode_lower(value: Any) -> Any:
     MySQL fold; SQLite's built-in folds ASCII only. Registered on every connection,
     replacing the built-in, so ``lower(title) LIKE lower(:pattern)`` ignores case
     for any script. (An index on a ``lower(...)`` expression built by another SQLite
-    client would disagree for non-ASCII text.)"""
+    client would disagree for non-ASCII text.)
+
+    Each character folds alone, as in PostgreSQL and MySQL: Python's ``str.lower``
+    turns a word-final capital sigma (U+03A3) into the final form (U+03C2) but any
+    other into U+03C3, so a term ending in one would stop matching a title that
+    goes on after it."""
     if value is None:
         return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    return str(value).lower()
+    # Final sigma is Unicode's only context-dependent lowercase mapping.
+    return str(value).replace("\u03a3", "\u03c3").lower()
 
 
 def _adapt(value: Any) -> Any:
@@ -231,6 +250,10 @@ class SQLiteConnection:
             self._driver.write_lock.release()
 
     async def close(self) -> None:
+        if self._closed:
+            # aiosqlite's close() is not reentrant: a second one queues a stop for a worker
+            # thread that has already ended, and waits for it forever.
+            return
         self._closed = True
         self._release_write_lock()
         with contextlib.suppress(Exception):  # the thread may already be gone

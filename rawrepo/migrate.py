@@ -1,0 +1,552 @@
+"""Schema migrations: plain SQL files per dialect, run by yoyo-migrations.
+
+Layout: ``<migrations_dir>/<dialect>/NNNN.<name>.sql`` with its undo in
+``NNNN.<name>.rollback.sql``, for each dialect (postgresql, mysql, sqlite), the
+same ids in every folder. The bundled folder holds rawrepo's own schema
+(users, tasks); pass ``migrations_dir`` for your own. yoyo records applied
+migrations in the ``_yoyo_migration`` table and serialises runs with a lock
+row in ``yoyo_lock``.
+
+Every function here is synchronous (yoyo is); call it from async code with
+``asyncio.to_thread``. ``url`` takes the application's own URL
+(``postgresql+asyncpg://``, ``mysql+aiomysql://``, ``sqlite+aiosqlite:///``...)
+and defaults to ``DATABASE_URL``, then to ``sqlite+aiosqlite:///data/app.db``.
+
+What a failing migration leaves behind:
+
+- PostgreSQL and SQLite: each migration runs in one transaction, DDL included,
+  so a failed migration leaves nothing of itself; the ones before it stay
+  applied, it is not recorded as applied, the ones after it do not run.
+- MySQL/MariaDB: DDL commits implicitly, statement by statement. When a
+  statement fails, yoyo runs the rollback statements paired with the ones
+  that already ran (the rollback file's statements in reverse order: its last
+  statement undoes the migration's first), as far as they go. Statements with
+  no paired rollback stay applied. The migration is not recorded as applied.
+
+Errors are :class:`~rawrepo.errors.MigrationError` naming the migration file
+and the database's own message; URLs in messages have their password masked.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from rawrepo.config import DEFAULT_DATABASE_URL, DIALECTS, DatabaseURL, Dialect, parse_url
+from rawrepo.errors import ConfigurationError, MigrationError
+
+__all__ = [
+    "BUNDLED_MIGRATIONS_DIR",
+    "DEFAULT_LOCK_TIMEOUT",
+    "MigrationResult",
+    "MigrationStatus",
+    "apply",
+    "break_lock",
+    "check",
+    "new",
+    "rollback",
+    "status",
+    "yoyo_url",
+]
+
+BUNDLED_MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+_ID = re.compile(r"^(\d{4})\.([A-Za-z0-9][A-Za-z0-9_-]*)$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ROLLBACK_SUFFIX = ".rollback.sql"
+_LOCK_PID = re.compile(r"Process (\d+)")
+# libpq options rawrepo's URL accepts that psycopg understands as they are;
+# asyncpg's ``ssl`` is libpq's ``sslmode``; ``statement_cache_size`` is asyncpg's alone.
+_PG_OPTIONS = {"sslmode", "application_name", "connect_timeout"}
+_MYSQL_OPTIONS = {"charset"}  # PyMySQL takes connect_timeout as an int, yoyo passes text
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """One migration applied (or rolled back), with how long it took."""
+
+    id: str
+    dialect: Dialect
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """One migration and whether the database has it; ``applied_at`` is UTC."""
+
+    id: str
+    applied: bool
+    applied_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: DatabaseURL
+    yoyo: str
+    from_env: bool
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.url.dialect
+
+    @property
+    def masked(self) -> str:
+        return self.url.render(mask=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the URL's password (raw and URL-quoted) replaced by ``***``."""
+        password = self.url.password
+        if password:
+            for form in {password, quote(password, safe="")}:
+                text = text.replace(form, "***")
+        return text
+
+
+def yoyo_url(url: str) -> str:
+    """Translate an application URL to the form yoyo connects with.
+
+    ``postgresql+asyncpg://``, ``postgresql://`` and ``postgres://`` become
+    ``postgresql+psycopg://`` (psycopg 3); ``mysql+aiomysql://`` and ``mysql://``
+    become ``mysql://`` (PyMySQL); ``sqlite+aiosqlite:///x`` and ``sqlite:///x``
+    become ``sqlite:///x``. Raises ConfigurationError for a URL rawrepo does not
+    accept and for an in-memory SQLite database (another connection cannot see it).
+    """
+    return _yoyo_url(parse_url(url, variable="url"))
+
+
+def _yoyo_url(url: DatabaseURL) -> str:
+    if url.dialect == "sqlite":
+        if url.is_memory:
+            raise ConfigurationError(
+                "cannot migrate an in-memory SQLite database (sqlite:///:memory:): it lives"
+                " in one connection and a migration run cannot reach it; use a file"
+                " (sqlite+aiosqlite:///data/app.db)",
+                variable="DATABASE_URL",
+            )
+        return "sqlite:///" + quote(url.database or "", safe="/")
+    auth = ""
+    if url.username is not None:
+        auth = quote(url.username, safe="")
+        if url.password is not None:
+            auth += ":" + quote(url.password, safe="")
+        auth += "@"
+    host = url.host or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{auth}{host}:{url.port}" if url.port else f"{auth}{host}"
+    if url.dialect == "postgresql":
+        query = {k: v for k, v in url.query.items() if k in _PG_OPTIONS}
+        if "ssl" in url.query and "sslmode" not in query:
+            query["sslmode"] = url.query["ssl"]
+        scheme = "postgresql+psycopg"
+    else:
+        if not url.database:
+            raise ConfigurationError(
+                f"a MySQL URL for migrations must name a database: {url}",
+                variable="DATABASE_URL",
+            )
+        query = {k: v for k, v in url.query.items() if k in _MYSQL_OPTIONS}
+        scheme = "mysql"
+    text = f"{scheme}://{netloc}/{quote(url.database or '', safe='')}"
+    if query:
+        text += "?" + urlencode(query)
+    return text
+
+
+def _target(url: str | None) -> _Target:
+    if url is not None:
+        parsed = parse_url(url, variable="url")
+        from_env = False
+    else:
+        parsed = parse_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        from_env = True
+    return _Target(url=parsed, yoyo=_yoyo_url(parsed), from_env=from_env)
+
+
+def _dialect_dir(migrations_dir: str | Path | None, dialect: Dialect) -> Path:
+    root = BUNDLED_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
+    folder = root / dialect
+    if not folder.is_dir():
+        raise MigrationError(f"no {dialect} migrations folder: {folder} does not exist")
+    return folder
+
+
+def _ensure_user() -> None:
+    # yoyo records who ran a migration with getpass.getuser(), which fails
+    # in containers that have no USER and no passwd entry for the uid.
+    try:
+        getpass.getuser()
+    except Exception:
+        os.environ.setdefault("USER", "rawrepo")
+
+
+def _db_message(exc: BaseException) -> str:
+    """The database's own message: PyMySQL's ``(code, text)`` args made readable."""
+    args: tuple[object, ...] = exc.args
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"{args[1]} (MySQL error {args[0]})"
+    diag = getattr(exc, "diag", None)  # psycopg: one line instead of the LINE/caret block
+    primary = getattr(diag, "message_primary", None)
+    if isinstance(primary, str) and primary:
+        detail = getattr(diag, "message_detail", None)
+        text = f"{primary}: {detail}" if isinstance(detail, str) and detail else primary
+        sqlstate = getattr(diag, "sqlstate", None)
+        return f"{text} (SQLSTATE {sqlstate})" if sqlstate else text
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _read(folder: Path) -> Any:
+    from yoyo import read_migrations
+
+    try:
+        migrations = read_migrations(str(folder))
+        for migration in migrations:
+            migration.load()
+    except Exception as exc:
+        raise MigrationError(f"cannot read the migrations in {folder}: {exc}") from exc
+    return migrations
+
+
+def _sqlite_missing(target: _Target) -> bool:
+    """True for an SQLite file that does not exist yet (nothing applied, nothing to lock)."""
+    return target.dialect == "sqlite" and not Path(target.url.database or "").exists()
+
+
+@contextmanager
+def _backend(target: _Target) -> Iterator[Any]:
+    """A fresh yoyo backend (its lock state must not outlive one operation), closed after."""
+    from yoyo import get_backend
+
+    _ensure_user()
+    with warnings.catch_warnings():
+        # yoyo connects PyMySQL with its old keyword names ``db`` and ``passwd``.
+        warnings.filterwarnings("ignore", r"'(db|passwd)' is deprecated", DeprecationWarning)
+        failure: MigrationError | None = None
+        try:
+            backend = get_backend(target.yoyo)
+        except Exception as exc:
+            failure = MigrationError(
+                f"cannot connect to {target.masked} for migrations:"
+                f" {target.scrub(_db_message(exc))}"
+            )
+        if failure is not None:
+            # Raised outside the except block, so the driver's error is neither cause
+            # nor context: psycopg's keeps the connection string, password included.
+            raise failure
+        try:
+            with backend:  # SQLite: yoyo's datetime adapters; always: close the connection
+                yield backend
+        finally:
+            with suppress(Exception):
+                backend.connection.close()
+
+
+@contextmanager
+def _locked(backend: Any, target: _Target, lock_timeout: float) -> Iterator[None]:
+    from yoyo.exceptions import LockTimeout
+
+    try:
+        with backend.lock(timeout=lock_timeout):
+            yield
+    except LockTimeout as exc:
+        found = _LOCK_PID.search(str(exc))
+        holder = f"process {found.group(1)}" if found else "another process"
+        command = "rawrepo migrate break-lock"
+        if not target.from_env:
+            command += f" --url '{target.masked}'"
+        raise MigrationError(
+            f"the migration lock on {target.masked} is held by {holder}"
+            f" (waited {lock_timeout:g} s). If no migration is running (the process"
+            f" crashed), clear the lock with: {command}",
+            hint="break the lock only when no other migration run is in progress",
+        ) from exc
+
+
+def _check_lock_timeout(lock_timeout: float) -> None:
+    if isinstance(lock_timeout, bool) or not 0 < lock_timeout < float("inf"):
+        raise ValueError(f"lock_timeout must be a number of seconds > 0, got {lock_timeout!r}")
+
+
+def _failed(action: str, migration: Any, target: _Target, exc: BaseException) -> MigrationError:
+    if target.dialect == "mysql" or not migration.use_transactions:
+        left = (
+            "its DDL was committed as it ran; statements before the failing one were undone"
+            " only where the rollback file pairs an undo with them, so check the schema"
+        )
+    else:
+        left = "its transaction was rolled back, nothing of this migration remains"
+    return MigrationError(
+        f"{action} {migration.id} failed ({migration.path}): {target.scrub(_db_message(exc))}",
+        hint=left if action == "applying" else None,
+    )
+
+
+def _pending(select: Callable[[Any], Any], migrations: Any, target: _Target) -> Any:
+    """``backend.to_apply`` / ``to_rollback`` (which read, and may create, yoyo's tables)."""
+    try:
+        return select(migrations)
+    except Exception as exc:
+        raise MigrationError(
+            f"cannot read the applied migrations of {target.masked}:"
+            f" {target.scrub(_db_message(exc))}"
+        ) from exc
+
+
+def apply(
+    url: str | None = None,
+    *,
+    migrations_dir: str | Path | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_applied: Callable[[MigrationResult], None] | None = None,
+) -> list[MigrationResult]:
+    """Apply every migration the database does not have yet, in id order.
+
+    Holds yoyo's lock for the whole run, so concurrent runs wait for each other
+    and apply each migration once; waits at most ``lock_timeout`` seconds for
+    it. ``on_applied`` is called after each migration. Returns the migrations
+    applied (an empty list when the database is up to date). Creates the
+    folder of an SQLite file if needed.
+    """
+    _check_lock_timeout(lock_timeout)
+    target = _target(url)
+    migrations = _read(_dialect_dir(migrations_dir, target.dialect))
+    if target.dialect == "sqlite":
+        Path(target.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    results: list[MigrationResult] = []
+    with _backend(target) as backend, _locked(backend, target, lock_timeout):
+        pending = _pending(backend.to_apply, migrations, target)
+        for migration in pending:
+            started = time.perf_counter()
+            try:
+                backend.apply_one(migration)
+            except Exception as exc:
+                raise _failed("applying", migration, target, exc) from exc
+            result = MigrationResult(migration.id, target.dialect, time.perf_counter() - started)
+            results.append(result)
+            if on_applied is not None:
+                on_applied(result)
+        if results and pending.post_apply:
+            for hook in pending.post_apply:
+                try:
+                    backend.apply_one(hook, mark=False)
+                except Exception as exc:
+                    raise _failed("applying", hook, target, exc) from exc
+    return results
+
+
+def rollback(
+    url: str | None = None,
+    count: int | None = None,
+    *,
+    migrations_dir: str | Path | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_rolled_back: Callable[[MigrationResult], None] | None = None,
+) -> list[MigrationResult]:
+    """Roll back applied migrations, latest id first.
+
+    ``count=None`` rolls back all of them, ``count=N`` the N most recent.
+    Returns the migrations rolled back, in the order they were undone.
+    """
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(f"count must be a positive integer or None (all), got {count!r}")
+    _check_lock_timeout(lock_timeout)
+    target = _target(url)
+    migrations = _read(_dialect_dir(migrations_dir, target.dialect))
+    if _sqlite_missing(target):
+        return []
+    results: list[MigrationResult] = []
+    with _backend(target) as backend, _locked(backend, target, lock_timeout):
+        chosen = list(_pending(backend.to_rollback, migrations, target))
+        if count is not None:
+            chosen = chosen[:count]
+        for migration in chosen:
+            started = time.perf_counter()
+            try:
+                backend.rollback_one(migration)
+            except Exception as exc:
+                raise _failed("rolling back", migration, target, exc) from exc
+            result = MigrationResult(migration.id, target.dialect, time.perf_counter() - started)
+            results.append(result)
+            if on_rolled_back is not None:
+                on_rolled_back(result)
+    return results
+
+
+def _utc(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def status(
+    url: str | None = None, *, migrations_dir: str | Path | None = None
+) -> list[MigrationStatus]:
+    """Every migration in the folder, and any the database has that the folder lacks, by id."""
+    target = _target(url)
+    migrations = _read(_dialect_dir(migrations_dir, target.dialect))
+    applied: dict[str, datetime | None] = {}
+    if not _sqlite_missing(target):
+        with _backend(target) as backend:
+            try:
+                rows = []
+                # A database no run has touched has no bookkeeping table: nothing applied.
+                if backend.migration_table in backend.list_tables():
+                    backend.ensure_internal_schema_updated()
+                    # yoyo's own bookkeeping table, in yoyo's own template syntax.
+                    sql = backend.format_sql(
+                        "SELECT {quoted.migration_id}, {quoted.applied_at_utc}"
+                        " FROM {0.migration_table_quoted}"
+                    )
+                    rows = backend.execute(sql).fetchall()
+            except Exception as exc:
+                raise MigrationError(
+                    f"cannot read the migration status of {target.masked}:"
+                    f" {target.scrub(_db_message(exc))}"
+                ) from exc
+            applied = {str(row[0]): _utc(row[1]) for row in rows}
+    known = {m.id for m in migrations}
+    ids = sorted(known | set(applied))
+    return [MigrationStatus(i, i in applied, applied.get(i)) for i in ids]
+
+
+def break_lock(url: str | None = None) -> None:
+    """Remove yoyo's migration lock (left by a crashed run). Only when no run is in progress."""
+    target = _target(url)
+    if _sqlite_missing(target):
+        return
+    with _backend(target) as backend:
+        try:
+            backend.break_lock()
+        except Exception as exc:
+            raise MigrationError(
+                f"cannot break the migration lock on {target.masked}:"
+                f" {target.scrub(_db_message(exc))}"
+            ) from exc
+
+
+def _number(path: Path) -> int | None:
+    found = _ID.match(_migration_id(path) or "")
+    return int(found.group(1)) if found else None
+
+
+def _migration_id(path: Path) -> str | None:
+    name = path.name
+    if name.endswith(_ROLLBACK_SUFFIX):
+        return name[: -len(_ROLLBACK_SUFFIX)]
+    if name.endswith(".sql"):
+        return name[: -len(".sql")]
+    return None
+
+
+def new(name: str, *, migrations_dir: str | Path | None = None) -> list[Path]:
+    """Create ``NNNN.<name>.sql`` and ``NNNN.<name>.rollback.sql`` in every dialect folder.
+
+    ``NNNN`` is one more than the highest number in any dialect folder. ``name``
+    is letters, digits, ``-`` and ``_`` (at most 64, starting with a letter or
+    digit). Returns the created files.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"migration name must be 1-64 letters, digits, '-' or '_', starting with a letter"
+            f" or digit (e.g. add-task-priority), got {name!r}"
+        )
+    root = BUNDLED_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
+    if not root.is_dir():
+        raise MigrationError(f"migrations folder {root} does not exist")
+    numbers = [
+        n
+        for dialect in DIALECTS
+        if (root / dialect).is_dir()
+        for path in (root / dialect).glob("*.sql")
+        if (n := _number(path)) is not None
+    ]
+    number = max(numbers, default=0) + 1
+    if number > 9999:
+        raise MigrationError(f"migration numbers in {root} are used up (9999)")
+    migration_id = f"{number:04d}.{name}"
+    created: list[Path] = []
+    for dialect in DIALECTS:
+        folder = root / dialect
+        folder.mkdir(exist_ok=True)
+        forward = folder / f"{migration_id}.sql"
+        undo = folder / f"{migration_id}{_ROLLBACK_SUFFIX}"
+        forward.write_text(f"-- {name} ({dialect}): describe the change here.\n", "utf-8")
+        undo.write_text(f"-- Undoes {migration_id} ({dialect}).\n", "utf-8")
+        created += [forward, undo]
+    return created
+
+
+def check(migrations_dir: str | Path | None = None) -> list[str]:
+    """Problems in a migrations folder; an empty list means it is consistent.
+
+    Every dialect folder must exist and hold the same migration ids, named
+    ``NNNN.<name>.sql``, each with its ``.rollback.sql``, one id per number.
+    yoyo's ``post-apply*.sql`` hooks (run after every apply, no rollback) are
+    allowed. Other ``.sql`` and ``.py`` files are reported (yoyo would run
+    them); files of other kinds (a README) are ignored.
+    """
+    root = BUNDLED_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
+    if not root.is_dir():
+        return [f"{root}: migrations folder does not exist"]
+    problems: list[str] = []
+    ids: dict[Dialect, set[str]] = {}
+    for dialect in DIALECTS:
+        folder = root / dialect
+        if not folder.is_dir():
+            problems.append(f"{folder}: {dialect} folder is missing")
+            continue
+        forward: set[str] = set()
+        undo: set[str] = set()
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.suffix not in (".sql", ".py"):
+                continue
+            if path.name.startswith("post-apply") and path.suffix == ".sql":
+                forward.add(path.stem)
+                undo.add(path.stem)  # a hook has no rollback
+                continue
+            migration_id = _migration_id(path)
+            if migration_id is None or not _ID.match(migration_id):
+                problems.append(
+                    f"{path}: not a migration file (expected NNNN.name.sql"
+                    f" or NNNN.name{_ROLLBACK_SUFFIX})"
+                )
+                continue
+            (undo if path.name.endswith(_ROLLBACK_SUFFIX) else forward).add(migration_id)
+        for migration_id in sorted(forward - undo):
+            problems.append(f"{folder / migration_id}.sql: has no {migration_id}{_ROLLBACK_SUFFIX}")
+        for migration_id in sorted(undo - forward):
+            problems.append(f"{folder / migration_id}{_ROLLBACK_SUFFIX}: has no {migration_id}.sql")
+        by_number: dict[str, list[str]] = {}
+        for migration_id in filter(_ID.match, forward):
+            by_number.setdefault(migration_id[:4], []).append(migration_id)
+        for number, same in sorted(by_number.items()):
+            if len(same) > 1:
+                problems.append(f"{folder}: number {number} is used by {', '.join(sorted(same))}")
+        ids[dialect] = forward
+    every = set().union(*ids.values()) if ids else set()
+    for migration_id in sorted(every):
+        missing = [d for d in ids if migration_id not in ids[d]]
+        if missing:
+            present = [d for d in ids if migration_id in ids[d]]
+            problems.append(
+                f"{migration_id}: in {', '.join(present)} but missing in {', '.join(missing)}"
+            )
+    return problems

@@ -1,0 +1,2 @@
+-- Drops the tasks table with its indexes and foreign key.
+DROP TABLE tasks;

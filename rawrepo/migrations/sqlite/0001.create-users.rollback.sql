@@ -1,0 +1,2 @@
+-- Drops the users table with its indexes.
+DROP TABLE users;

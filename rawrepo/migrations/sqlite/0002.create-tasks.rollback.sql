@@ -1,0 +1,2 @@
+-- Drops the tasks table with its indexes.
+DROP TABLE tasks;

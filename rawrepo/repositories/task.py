@@ -1,0 +1,162 @@
+"""``TaskRepository``: tasks by user, status and title, and conditional status moves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+from pydantic import TypeAdapter
+
+from rawrepo.database import Session
+from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, UUIDValue
+from rawrepo.models.base import check_text, utc_now
+from rawrepo.repository import Repository, check_page, check_uuid
+
+__all__ = ["TaskRepository", "escape_like"]
+
+_STATUS_SLOTS = 4  # set_status.sql takes :expected_1 .. :expected_4
+
+
+def escape_like(term: str, escape: str = "\\") -> str:
+    """``term`` with LIKE's ``%``, ``_`` and the escape character escaped, so each
+    matches itself in a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return (
+        term.replace(escape, escape + escape).replace("%", escape + "%").replace("_", escape + "_")
+    )
+
+
+def _status(value: TaskStatus | str) -> TaskStatus:
+    try:
+        return TaskStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in TaskStatus)
+        raise ValueError(f"status must be one of {allowed}, got {value!r}") from None
+
+
+class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
+    """Tasks (``sql/tasks``). Every list is ordered by ``created_at`` then ``id`` and
+    takes keyword ``skip`` (>= 0) and ``limit`` (1..1000).
+
+    Filters for :meth:`get_multi` / :meth:`count`: ``status``, ``user_id``.
+    """
+
+    area = "tasks"
+    model = Task
+    create_model = TaskCreate
+    update_model = TaskUpdate
+    filters: ClassVar[dict[str, TypeAdapter[Any]]] = {
+        "status": TypeAdapter(TaskStatus),
+        "user_id": TypeAdapter(UUIDValue),
+    }
+    extra_queries = (
+        "tasks.get_by_user",
+        "tasks.get_all_by_user",
+        "tasks.get_by_status",
+        "tasks.get_by_user_and_status",
+        "tasks.search_by_title",
+        "tasks.set_status",
+    )
+
+    def _new_row(self, obj_in: TaskCreate, now: dt.datetime) -> dict[str, Any]:
+        row = super()._new_row(obj_in, now)
+        if obj_in.status is TaskStatus.COMPLETED:
+            row["completed_at"] = now
+        return row
+
+    async def _page(
+        self, session: Session, query: str, skip: int, limit: int, **params: Any
+    ) -> list[Task]:
+        check_page(skip, limit)
+        rows = await session.fetch_all(query, limit=limit, offset=skip, **params)
+        return self._to_models(rows)
+
+    async def get_by_user(
+        self, session: Session, user_id: uuid.UUID, *, skip: int = 0, limit: int = 100
+    ) -> list[Task]:
+        """A page of one user's tasks."""
+        uid = check_uuid(user_id, "user_id")
+        return await self._page(session, "tasks.get_by_user", skip, limit, user_id=uid)
+
+    async def get_by_status(
+        self, session: Session, status: TaskStatus | str, *, skip: int = 0, limit: int = 100
+    ) -> list[Task]:
+        """A page of the tasks in one status."""
+        return await self._page(session, "tasks.get_by_status", skip, limit, status=_status(status))
+
+    async def get_pending_tasks(
+        self, session: Session, *, skip: int = 0, limit: int = 100
+    ) -> list[Task]:
+        """A page of the pending tasks."""
+        return await self.get_by_status(session, TaskStatus.PENDING, skip=skip, limit=limit)
+
+    async def get_in_progress_tasks(
+        self, session: Session, *, skip: int = 0, limit: int = 100
+    ) -> list[Task]:
+        """A page of the tasks in progress."""
+        return await self.get_by_status(session, TaskStatus.IN_PROGRESS, skip=skip, limit=limit)
+
+    async def get_completed_tasks(
+        self, session: Session, *, skip: int = 0, limit: int = 100
+    ) -> list[Task]:
+        """A page of the completed tasks."""
+        return await self.get_by_status(session, TaskStatus.COMPLETED, skip=skip, limit=limit)
+
+    async def get_user_tasks_by_status(
+        self,
+        session: Session,
+        user_id: uuid.UUID,
+        status: TaskStatus | str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+    ) -> list[Task]:
+        """A page of one user's tasks in one status."""
+        uid = check_uuid(user_id, "user_id")
+        return await self._page(
+            session,
+            "tasks.get_by_user_and_status",
+            skip,
+            limit,
+            user_id=uid,
+            status=_status(status),
+        )
+
+    async def search_by_title(
+        self, session: Session, search_term: str, *, skip: int = 0, limit: int = 100
+    ) -> list[Task]:
+        """A page of the tasks whose title contains ``search_term``, ignoring case
+        (Unicode-aware on every backend); ``%``, ``_`` and ``\\`` match themselves."""
+        pattern = f"%{escape_like(check_text(search_term))}%"
+        return await self._page(session, "tasks.search_by_title", skip, limit, pattern=pattern)
+
+    async def set_status(
+        self,
+        session: Session,
+        task_id: uuid.UUID,
+        expected: TaskStatus | Collection[TaskStatus],
+        new: TaskStatus,
+        completed_at: dt.datetime | None,
+        *,
+        updated_at: dt.datetime | None = None,
+    ) -> bool:
+        """Move the task to ``new`` (setting ``completed_at`` and moving ``updated_at``)
+        only if its status is still ``expected`` (one status or several); False when
+        the task is gone or in another status. One conditional UPDATE. ``updated_at``
+        defaults to now."""
+        states = (
+            [_status(expected)] if isinstance(expected, str) else [_status(s) for s in expected]
+        )
+        if not 1 <= len(states) <= _STATUS_SLOTS:
+            raise ValueError(f"expected must name 1 to {_STATUS_SLOTS} statuses, got {expected!r}")
+        slots = states + [states[0]] * (_STATUS_SLOTS - len(states))
+        changed = await session.execute(
+            "tasks.set_status",
+            id=check_uuid(task_id, "task_id"),
+            new_status=_status(new),
+            completed_at=completed_at,
+            updated_at=updated_at if updated_at is not None else utc_now(),
+            **{f"expected_{i}": s for i, s in enumerate(slots, 1)},
+        )
+        return bool(changed)

@@ -1,0 +1,130 @@
+"""``TaskService``: tasks of existing users and the rules of their status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from rawrepo.database import Session
+from rawrepo.errors import (
+    ForeignKeyViolation,
+    InvalidStatusTransition,
+    TaskNotFoundError,
+    UserNotFoundError,
+)
+from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, utc_now
+from rawrepo.repositories import TaskRepository
+
+__all__ = ["ALLOWED_TRANSITIONS", "TaskService"]
+
+_S = TaskStatus
+
+ALLOWED_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
+    _S.PENDING: frozenset({_S.IN_PROGRESS, _S.COMPLETED, _S.CANCELLED}),
+    _S.IN_PROGRESS: frozenset({_S.COMPLETED, _S.CANCELLED, _S.PENDING}),
+    _S.COMPLETED: frozenset({_S.PENDING}),
+    _S.CANCELLED: frozenset({_S.PENDING}),
+}
+"""For each status, the statuses a task may move to from it."""
+
+_SOURCES: dict[TaskStatus, list[TaskStatus]] = {
+    target: [s for s in TaskStatus if target in ALLOWED_TRANSITIONS[s]] for target in TaskStatus
+}
+
+
+class TaskService:
+    """Create, read, change and delete tasks, and move them between statuses.
+
+    Allowed moves: pending -> in_progress | completed | cancelled;
+    in_progress -> completed | cancelled | pending; completed -> pending;
+    cancelled -> pending. Any other raises InvalidStatusTransition.
+
+    A move is one conditional UPDATE that applies only while the task is still in
+    a status the move is allowed from, so concurrent moves cannot both win: the
+    loser re-reads the task and gets InvalidStatusTransition (or TaskNotFoundError).
+    """
+
+    def __init__(self, tasks: TaskRepository | None = None) -> None:
+        self.tasks = tasks if tasks is not None else TaskRepository()
+
+    async def create(self, session: Session, data: TaskCreate) -> Task:
+        """Create a task; UserNotFoundError if ``data.user_id`` names no user."""
+        try:
+            async with session.savepoint():
+                return await self.tasks.create(session, data)
+        except ForeignKeyViolation as exc:
+            raise UserNotFoundError(f"user {data.user_id} does not exist") from exc
+
+    async def get(self, session: Session, task_id: uuid.UUID) -> Task:
+        """The task; TaskNotFoundError if there is none."""
+        task = await self.tasks.get(session, task_id)
+        if task is None:
+            raise TaskNotFoundError(f"task {task_id} does not exist")
+        return task
+
+    async def list_tasks(
+        self,
+        session: Session,
+        skip: int = 0,
+        limit: int = 100,
+        *,
+        status: TaskStatus | None = None,
+        user_id: uuid.UUID | None = None,
+    ) -> list[Task]:
+        """A page of tasks, oldest first, optionally of one status and/or user."""
+        filters = {"status": status, "user_id": user_id}
+        return await self.tasks.get_multi(session, skip=skip, limit=limit, filters=filters)
+
+    async def update(self, session: Session, task_id: uuid.UUID, data: TaskUpdate) -> Task:
+        """Apply the fields set in ``data``. A status change follows the same rules as
+        the moves (setting the current status again changes nothing);
+        TaskNotFoundError for an unknown id."""
+        task: Task | None = None
+        if data.status is not None and "status" in data.model_fields_set:
+            task = await self._move(session, task_id, data.status, same_ok=True)
+        rest = data.model_dump(include=data.model_fields_set - {"status"})
+        if rest:
+            task = await self.tasks.update_by_id(session, task_id, TaskUpdate(**rest))
+            if task is None:
+                raise TaskNotFoundError(f"task {task_id} does not exist")
+        return task if task is not None else await self.get(session, task_id)
+
+    async def delete(self, session: Session, task_id: uuid.UUID) -> None:
+        """Delete the task; TaskNotFoundError for an unknown id."""
+        if not await self.tasks.delete(session, task_id):
+            raise TaskNotFoundError(f"task {task_id} does not exist")
+
+    async def start(self, session: Session, task_id: uuid.UUID) -> Task:
+        """pending -> in_progress."""
+        return await self._move(session, task_id, TaskStatus.IN_PROGRESS)
+
+    async def mark_completed(self, session: Session, task_id: uuid.UUID) -> Task:
+        """pending or in_progress -> completed; sets ``completed_at``."""
+        return await self._move(session, task_id, TaskStatus.COMPLETED)
+
+    async def cancel(self, session: Session, task_id: uuid.UUID) -> Task:
+        """pending or in_progress -> cancelled."""
+        return await self._move(session, task_id, TaskStatus.CANCELLED)
+
+    async def reopen(self, session: Session, task_id: uuid.UUID) -> Task:
+        """in_progress, completed or cancelled -> pending; clears ``completed_at``."""
+        return await self._move(session, task_id, TaskStatus.PENDING)
+
+    async def _move(
+        self, session: Session, task_id: uuid.UUID, target: TaskStatus, *, same_ok: bool = False
+    ) -> Task:
+        now = utc_now()
+        completed_at = now if target is TaskStatus.COMPLETED else None
+        moved = await self.tasks.set_status(
+            session, task_id, _SOURCES[target], target, completed_at, updated_at=now
+        )
+        task = await self.tasks.get(session, task_id)
+        if task is None:
+            raise TaskNotFoundError(f"task {task_id} does not exist")
+        if moved or (same_ok and task.status is target):
+            return task
+        raise InvalidStatusTransition(
+            f"task {task_id} cannot move from {task.status.value!r} to {target.value!r}",
+            current=task.status,
+            target=target,
+        )

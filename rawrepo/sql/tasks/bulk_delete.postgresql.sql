@@ -1,0 +1,3 @@
+-- Delete a batch of tasks in one statement.
+DELETE FROM tasks
+WHERE id = ANY(:ids::uuid[]);

@@ -1,0 +1,3 @@
+-- Delete one task.
+DELETE FROM tasks
+WHERE id = :id;

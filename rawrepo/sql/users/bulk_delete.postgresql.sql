@@ -1,0 +1,3 @@
+-- Delete a batch of users in one statement.
+DELETE FROM users
+WHERE id = ANY(:ids::uuid[]);

@@ -1,0 +1,1 @@
+"""Reliability and security: faults, concurrency, cancellation and hostile input."""

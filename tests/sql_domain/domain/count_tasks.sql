@@ -1,0 +1,2 @@
+-- Test helper: how many tasks exist.
+SELECT COUNT(*) AS total FROM tasks;

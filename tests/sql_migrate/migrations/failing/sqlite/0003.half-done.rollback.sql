@@ -1,0 +1,2 @@
+-- Undoes the first statement of 0003.half-done.
+DROP TABLE half_done;

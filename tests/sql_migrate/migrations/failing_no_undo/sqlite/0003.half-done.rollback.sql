@@ -1,0 +1,1 @@
+-- Test migration without an undo: shows what a failure leaves on each backend.

@@ -1,0 +1,2 @@
+-- Undoes 0003.slow.
+DROP TABLE slow_done;

@@ -1,0 +1,2 @@
+-- Reliability test migration: one table.
+CREATE TABLE rel_first (id INTEGER PRIMARY KEY);

@@ -1,0 +1,2 @@
+-- Test helper: a statement every database rejects.
+SELEC 1

@@ -1,0 +1,2 @@
+-- The server process id of this connection.
+SELECT pg_backend_pid()

@@ -1,0 +1,1 @@
+INSERT INTO rel_notes (id) VALUES (:id)

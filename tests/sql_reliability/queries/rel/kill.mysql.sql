@@ -1,0 +1,2 @@
+-- Terminate another connection (its running statement and its transaction die with it).
+KILL :pid

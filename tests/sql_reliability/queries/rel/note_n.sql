@@ -1,0 +1,1 @@
+SELECT n FROM rel_notes WHERE id = :id

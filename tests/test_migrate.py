@@ -1,0 +1,490 @@
+"""Migrations through the Python API (rawrepo/migrate.py and the bundled SQL), on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rawrepo import migrate
+from rawrepo.config import DIALECTS
+from rawrepo.database import Database
+from rawrepo.errors import (
+    CheckViolation,
+    ConfigurationError,
+    ForeignKeyViolation,
+    MigrationError,
+    UniqueViolation,
+)
+from rawrepo.testing import DatabaseFactory, backend_server_url
+
+HERE = Path(__file__).parent
+QUERIES = HERE / "sql_migrate" / "queries"
+FIXTURE_MIGRATIONS = HERE / "sql_migrate" / "migrations"
+BUNDLED_IDS = ["0001.create-users", "0002.create-tasks"]
+SCHEMA_INDEXES = {
+    "uq_users_username",
+    "ix_users_created_at",
+    "ix_tasks_user_id_status",
+    "ix_tasks_user_id_created_at",
+    "ix_tasks_status_created_at",
+    "ix_tasks_created_at",
+}
+# Whether a failed migration's completed DDL is undone by the transaction itself.
+TRANSACTIONAL_DDL = {"postgresql": True, "sqlite": True, "mysql": False}
+SECRET = "S3cret-Pa55word"
+
+
+@pytest.fixture(autouse=True)
+def _no_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+def migrations_with(tmp_path: Path, *extra: str) -> Path:
+    """A copy of the bundled migrations plus the named fixture migrations."""
+    root = tmp_path / "migrations"
+    shutil.copytree(migrate.BUNDLED_MIGRATIONS_DIR, root)
+    for name in extra:
+        for dialect in DIALECTS:
+            for path in (FIXTURE_MIGRATIONS / name / dialect).iterdir():
+                shutil.copy(path, root / dialect / path.name)
+    return root
+
+
+async def table_names(url: str) -> set[str]:
+    async with Database(url, sql_dir=QUERIES) as db, db.session() as session:
+        return {str(row["name"]).lower() for row in await session.fetch_all("schema.table_names")}
+
+
+async def index_names(url: str) -> set[str]:
+    async with Database(url, sql_dir=QUERIES) as db, db.session() as session:
+        return {str(row["name"]) for row in await session.fetch_all("schema.index_names")}
+
+
+async def fresh(factory: DatabaseFactory) -> str:
+    return await factory.create("rawrepo_migrate")
+
+
+# --- URL translation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+asyncpg://u:p@db:5433/app", "postgresql+psycopg://u:p@db:5433/app"),
+        ("postgresql://u@db/app", "postgresql+psycopg://u@db:5432/app"),
+        ("postgres://u:p@db/app", "postgresql+psycopg://u:p@db:5432/app"),
+        ("mysql+aiomysql://u:p@db:3307/app", "mysql://u:p@db:3307/app"),
+        ("mysql://u@db/app", "mysql://u@db:3306/app"),
+        ("sqlite+aiosqlite:///data/app.db", "sqlite:///data/app.db"),
+        ("sqlite:///data/app.db", "sqlite:///data/app.db"),
+        ("sqlite+aiosqlite:////abs/app.db", "sqlite:////abs/app.db"),
+    ],
+)
+def test_yoyo_url_translates_application_urls(url: str, expected: str) -> None:
+    assert migrate.yoyo_url(url) == expected
+
+
+def test_yoyo_url_keeps_special_characters_in_credentials() -> None:
+    from yoyo.connections import parse_uri
+
+    translated = migrate.yoyo_url("postgresql+asyncpg://us%40er:p%40ss%3Aw%2Fd@db/app")
+    parsed = parse_uri(translated)
+    assert (parsed.username, parsed.password, parsed.database) == ("us@er", "p@ss:w/d", "app")
+
+
+def test_yoyo_url_maps_postgresql_options_for_psycopg() -> None:
+    translated = migrate.yoyo_url(
+        "postgresql://u@db/app?ssl=require&statement_cache_size=0&application_name=x"
+    )
+    assert translated == "postgresql+psycopg://u@db:5432/app?application_name=x&sslmode=require"
+
+
+def test_yoyo_url_rejects_in_memory_sqlite() -> None:
+    with pytest.raises(ConfigurationError, match="in-memory SQLite"):
+        migrate.yoyo_url("sqlite+aiosqlite:///:memory:")
+
+
+def test_yoyo_url_rejects_an_unsupported_scheme_without_the_password() -> None:
+    with pytest.raises(ConfigurationError, match="unsupported scheme") as info:
+        migrate.yoyo_url(f"oracle://u:{SECRET}@db/app")
+    assert SECRET not in str(info.value)
+
+
+def test_yoyo_url_needs_a_mysql_database() -> None:
+    with pytest.raises(ConfigurationError, match="must name a database"):
+        migrate.yoyo_url("mysql://root@db")
+
+
+# --- folders: new and check ------------------------------------------------------------
+
+
+def test_bundled_migrations_pass_check() -> None:
+    assert migrate.check() == []
+    for dialect in DIALECTS:
+        names = sorted(p.name for p in (migrate.BUNDLED_MIGRATIONS_DIR / dialect).iterdir())
+        assert names == [
+            "0001.create-users.rollback.sql",
+            "0001.create-users.sql",
+            "0002.create-tasks.rollback.sql",
+            "0002.create-tasks.sql",
+        ]
+
+
+def test_new_creates_the_next_number_in_every_dialect(tmp_path: Path) -> None:
+    root = migrations_with(tmp_path)
+    created = migrate.new("add-task-priority", migrations_dir=root)
+    assert sorted(created) == sorted(
+        root / d / f"0003.add-task-priority{suffix}"
+        for d in DIALECTS
+        for suffix in (".sql", ".rollback.sql")
+    )
+    assert all(p.read_text().startswith("-- ") for p in created)
+    assert migrate.check(root) == []
+    again = migrate.new("second_one", migrations_dir=root)
+    assert {p.name for p in again} == {"0004.second_one.sql", "0004.second_one.rollback.sql"}
+
+
+@pytest.mark.parametrize("name", ["", "has space", "../escape", "dot.name", "-lead", "x" * 65])
+def test_new_rejects_a_bad_name(tmp_path: Path, name: str) -> None:
+    root = migrations_with(tmp_path)
+    with pytest.raises(ValueError, match="migration name"):
+        migrate.new(name, migrations_dir=root)
+    assert migrate.check(root) == []
+    assert len(list((root / "sqlite").iterdir())) == 4
+
+
+def test_check_accepts_post_apply_hooks_present_in_every_dialect(tmp_path: Path) -> None:
+    root = migrations_with(tmp_path)
+    for dialect in DIALECTS:
+        (root / dialect / "post-apply.sql").write_text("-- runs after every apply\n")
+    assert migrate.check(root) == []
+    (root / "mysql" / "post-apply.sql").unlink()
+    assert migrate.check(root) == ["post-apply: in postgresql, sqlite but missing in mysql"]
+
+
+def test_check_reports_a_missing_rollback(tmp_path: Path) -> None:
+    root = migrations_with(tmp_path)
+    (root / "mysql" / "0002.create-tasks.rollback.sql").unlink()
+    problems = migrate.check(root)
+    assert len(problems) == 1
+    assert "mysql" in problems[0]
+    assert "0002.create-tasks.sql: has no 0002.create-tasks.rollback.sql" in problems[0]
+
+
+def test_check_reports_ids_that_differ_between_dialects(tmp_path: Path) -> None:
+    root = migrations_with(tmp_path)
+    for suffix in (".sql", ".rollback.sql"):
+        (root / "sqlite" / f"0002.create-tasks{suffix}").rename(
+            root / "sqlite" / f"0002.create-task{suffix}"
+        )
+    problems = migrate.check(root)
+    assert "0002.create-task: in sqlite but missing in postgresql, mysql" in problems
+    assert "0002.create-tasks: in postgresql, mysql but missing in sqlite" in problems
+
+
+def test_check_reports_missing_folders_stray_files_and_reused_numbers(tmp_path: Path) -> None:
+    root = migrations_with(tmp_path)
+    shutil.rmtree(root / "mysql")
+    (root / "sqlite" / "notes.sql").write_text("-- not a migration\n")
+    (root / "sqlite" / "helper.py").write_text("# yoyo would run this\n")
+    (root / "sqlite" / "README.md").write_text("ignored\n")
+    for suffix in (".sql", ".rollback.sql"):
+        for dialect in ("postgresql", "sqlite"):
+            (root / dialect / f"0002.other{suffix}").write_text("-- x\n")
+    problems = "\n".join(migrate.check(root))
+    assert "mysql folder is missing" in problems
+    assert "notes.sql: not a migration file" in problems
+    assert "helper.py: not a migration file" in problems
+    assert "README.md" not in problems
+    assert "number 0002 is used by 0002.create-tasks, 0002.other" in problems
+    assert migrate.check(tmp_path / "nowhere") == [
+        f"{tmp_path / 'nowhere'}: migrations folder does not exist"
+    ]
+
+
+# --- defaults and bad input ------------------------------------------------------------
+
+
+def test_apply_uses_database_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "nested" / "env.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    assert [r.id for r in migrate.apply()] == BUNDLED_IDS
+    assert path.exists()
+    assert all(s.applied for s in migrate.status())
+
+
+def test_apply_defaults_to_data_app_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    results = migrate.apply()
+    assert [(r.id, r.dialect) for r in results] == [(i, "sqlite") for i in BUNDLED_IDS]
+    assert (tmp_path / "data" / "app.db").is_file()
+
+
+def test_status_of_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'absent' / 'x.db'}"
+    assert [(s.id, s.applied) for s in migrate.status(url)] == [(i, False) for i in BUNDLED_IDS]
+    assert migrate.rollback(url) == []
+    migrate.break_lock(url)
+    assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize("count", [0, -1, True, 1.5])
+def test_rollback_rejects_a_bad_count(tmp_path: Path, count: object) -> None:
+    with pytest.raises(ValueError, match="count must be a positive integer"):
+        migrate.rollback(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", count)  # type: ignore[arg-type]
+
+
+def test_a_missing_dialect_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="no sqlite migrations folder"):
+        migrate.apply(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", migrations_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"postgresql://app:{SECRET}@127.0.0.1:1/app", f"mysql://app:{SECRET}@127.0.0.1:1/app"],
+)
+def test_an_unreachable_server_is_reported_without_the_password(url: str) -> None:
+    with pytest.raises(MigrationError, match="cannot connect to") as info:
+        migrate.apply(url)
+    assert "app:***@127.0.0.1:1/app" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_a_password_the_server_rejects_is_not_in_the_error() -> None:
+    server = backend_server_url("mysql")
+    wrong = f"mysql://nobody_here:{SECRET}@" + server.split("@", 1)[1]
+    with pytest.raises(MigrationError, match="Access denied") as info:
+        migrate.status(wrong)
+    assert SECRET not in str(info.value)
+
+
+# --- on every backend ------------------------------------------------------------------
+
+
+async def test_apply_creates_the_schema(rawrepo_databases: DatabaseFactory) -> None:
+    url = await fresh(rawrepo_databases)
+    assert not {"users", "tasks"} & await table_names(url)
+    results = await asyncio.to_thread(migrate.apply, url)
+    assert [r.id for r in results] == BUNDLED_IDS
+    assert all(r.dialect == rawrepo_databases.backend and r.duration_s > 0 for r in results)
+    assert {"users", "tasks", "_yoyo_migration"} <= await table_names(url)
+    assert await index_names(url) >= SCHEMA_INDEXES
+
+
+async def test_status_before_and_after_apply(rawrepo_databases: DatabaseFactory) -> None:
+    url = await fresh(rawrepo_databases)
+    before = await asyncio.to_thread(migrate.status, url)
+    assert before == [migrate.MigrationStatus(i, False, None) for i in BUNDLED_IDS]
+    started = datetime.now(UTC) - timedelta(seconds=2)  # MySQL stores whole seconds
+    await asyncio.to_thread(migrate.apply, url)
+    after = await asyncio.to_thread(migrate.status, url)
+    assert [(s.id, s.applied) for s in after] == [(i, True) for i in BUNDLED_IDS]
+    for row in after:
+        assert row.applied_at is not None
+        assert started <= row.applied_at <= datetime.now(UTC) + timedelta(seconds=2)
+
+
+async def test_apply_twice_applies_nothing_the_second_time(
+    rawrepo_databases: DatabaseFactory,
+) -> None:
+    url = await fresh(rawrepo_databases)
+    await asyncio.to_thread(migrate.apply, url)
+    first = await asyncio.to_thread(migrate.status, url)
+    assert await asyncio.to_thread(migrate.apply, url) == []
+    assert await asyncio.to_thread(migrate.status, url) == first
+
+
+async def test_rollback_count_undoes_the_most_recent(
+    rawrepo_databases: DatabaseFactory,
+) -> None:
+    url = await fresh(rawrepo_databases)
+    await asyncio.to_thread(migrate.apply, url)
+    undone = await asyncio.to_thread(migrate.rollback, url, 1)
+    assert [r.id for r in undone] == ["0002.create-tasks"]
+    status = await asyncio.to_thread(migrate.status, url)
+    assert [(s.id, s.applied) for s in status] == [(BUNDLED_IDS[0], True), (BUNDLED_IDS[1], False)]
+    tables = await table_names(url)
+    assert "users" in tables
+    assert "tasks" not in tables
+    assert [r.id for r in await asyncio.to_thread(migrate.apply, url)] == ["0002.create-tasks"]
+
+
+async def test_rollback_all_undoes_every_migration(rawrepo_databases: DatabaseFactory) -> None:
+    url = await fresh(rawrepo_databases)
+    await asyncio.to_thread(migrate.apply, url)
+    undone = await asyncio.to_thread(migrate.rollback, url)
+    assert [r.id for r in undone] == list(reversed(BUNDLED_IDS))
+    assert not {"users", "tasks"} & await table_names(url)
+    assert not any(s.applied for s in await asyncio.to_thread(migrate.status, url))
+    assert await asyncio.to_thread(migrate.rollback, url) == []
+
+
+async def test_a_new_migration_applies_and_rolls_back(
+    rawrepo_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await fresh(rawrepo_databases)
+    root = migrations_with(tmp_path)
+    await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
+    migrate.new("empty-change", migrations_dir=root)
+    applied = await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
+    assert [r.id for r in applied] == ["0003.empty-change"]
+    undone = await asyncio.to_thread(migrate.rollback, url, 1, migrations_dir=root)
+    assert [r.id for r in undone] == ["0003.empty-change"]
+
+
+async def test_post_apply_hooks_run_after_migrations_are_applied(
+    rawrepo_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await fresh(rawrepo_databases)
+    root = migrations_with(tmp_path)
+    for dialect in DIALECTS:
+        (root / dialect / "post-apply.sql").write_text(
+            "-- test hook\nCREATE TABLE IF NOT EXISTS hook_ran (id INTEGER);\n"
+        )
+    assert migrate.check(root) == []
+    results = await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
+    assert [r.id for r in results] == BUNDLED_IDS
+    assert "hook_ran" in await table_names(url)
+    status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
+    assert [s.id for s in status] == BUNDLED_IDS
+
+
+async def test_a_failing_migration_names_its_file_and_the_database_message(
+    rawrepo_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await fresh(rawrepo_databases)
+    root = migrations_with(tmp_path, "failing_no_undo")
+    with pytest.raises(MigrationError) as info:
+        await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
+    message = str(info.value)
+    assert str(root / rawrepo_databases.backend / "0003.half-done.sql") in message
+    assert "no_such_table" in message
+    status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
+    assert [(s.id, s.applied) for s in status] == [
+        (BUNDLED_IDS[0], True),
+        (BUNDLED_IDS[1], True),
+        ("0003.half-done", False),
+    ]
+    # PostgreSQL and SQLite undo the migration's completed CREATE TABLE with its
+    # transaction; MySQL has already committed it (and this rollback file pairs no undo).
+    left_behind = "half_done" in await table_names(url)
+    assert left_behind is not TRANSACTIONAL_DDL[rawrepo_databases.backend]
+
+
+async def test_a_failing_migration_is_undone_by_its_paired_rollback_on_every_backend(
+    rawrepo_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = await fresh(rawrepo_databases)
+    root = migrations_with(tmp_path, "failing")
+    with pytest.raises(MigrationError, match=r"applying 0003\.half-done failed"):
+        await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
+    assert "half_done" not in await table_names(url)
+    status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
+    assert not status[-1].applied
+    # The failed run released its lock: the next run starts at once.
+    (root / rawrepo_databases.backend / "0003.half-done.sql").write_text(
+        "-- fixed\nCREATE TABLE half_done (id INTEGER PRIMARY KEY);\n"
+    )
+    applied = await asyncio.to_thread(migrate.apply, url, migrations_dir=root, lock_timeout=2)
+    assert [r.id for r in applied] == ["0003.half-done"]
+
+
+def hold_lock_and_crash(url: str) -> int:
+    """Take yoyo's lock in a child process that dies holding it; returns the dead pid."""
+    code = textwrap.dedent(
+        f"""
+        import os, yoyo
+        backend = yoyo.get_backend({migrate.yoyo_url(url)!r})
+        with backend.lock():
+            print(os.getpid(), flush=True)
+            os._exit(3)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 3, done.stderr
+    return int(done.stdout.strip())
+
+
+async def test_a_stale_lock_is_reported_with_the_break_lock_command(
+    rawrepo_databases: DatabaseFactory,
+) -> None:
+    url = await fresh(rawrepo_databases)
+    pid = await asyncio.to_thread(hold_lock_and_crash, url)
+    with pytest.raises(MigrationError) as info:
+        await asyncio.to_thread(migrate.apply, url, lock_timeout=0.5)
+    message = str(info.value)
+    assert f"held by process {pid}" in message
+    assert "rawrepo migrate break-lock --url" in message
+    assert not any(s.applied for s in await asyncio.to_thread(migrate.status, url))
+    await asyncio.to_thread(migrate.break_lock, url)
+    applied = await asyncio.to_thread(migrate.apply, url, lock_timeout=1)
+    assert [r.id for r in applied] == BUNDLED_IDS
+
+
+# --- the schema the migrations create ---------------------------------------------------
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_usernames_are_unique_ignoring_case(
+    migrated_database_url: str, now: datetime
+) -> None:
+    async with Database(migrated_database_url, sql_dir=QUERIES) as db:
+        async with db.session() as session:
+            await session.execute("schema.insert_user", id=uuid.uuid4(), username="Alice", now=now)
+        with pytest.raises(UniqueViolation):
+            async with db.session() as session:
+                await session.execute(
+                    "schema.insert_user", id=uuid.uuid4(), username="alice", now=now
+                )
+
+
+async def test_deleting_a_user_deletes_its_tasks(migrated_database_url: str, now: datetime) -> None:
+    user_id = uuid.uuid4()
+    async with Database(migrated_database_url, sql_dir=QUERIES) as db, db.session() as session:
+        await session.execute("schema.insert_user", id=user_id, username=f"u{user_id}", now=now)
+        for title in ("one", "two"):
+            await session.execute(
+                "schema.insert_task",
+                id=uuid.uuid4(),
+                user_id=user_id,
+                title=title,
+                status="pending",
+                now=now,
+            )
+        assert await session.fetch_value("schema.count_tasks", user_id=user_id) == 2
+        assert await session.execute("schema.delete_user", id=user_id) == 1
+        assert await session.fetch_value("schema.count_tasks", user_id=user_id) == 0
+
+
+async def test_tasks_need_an_existing_user_and_a_known_status(
+    migrated_database_url: str, now: datetime
+) -> None:
+    user_id = uuid.uuid4()
+    async with Database(migrated_database_url, sql_dir=QUERIES) as db:
+        async with db.session() as session:
+            await session.execute("schema.insert_user", id=user_id, username=f"u{user_id}", now=now)
+        task = {"id": uuid.uuid4(), "title": "t", "now": now}
+        with pytest.raises(ForeignKeyViolation):
+            async with db.session() as session:
+                await session.execute(
+                    "schema.insert_task", user_id=uuid.uuid4(), status="pending", **task
+                )
+        with pytest.raises(CheckViolation):
+            async with db.session() as session:
+                await session.execute("schema.insert_task", user_id=user_id, status="bogus", **task)
