@@ -25,8 +25,10 @@ task_repo = TaskRepository()
 async def main() -> None:
     db = Database()  # DATABASE_URL, or sqlite+aiosqlite:///data/app.db
     print(f"database: {db.url}")
-    for applied in migrate.apply(str(db.url.render(mask=False))):
-        print(f"applied migration {applied.id}")
+    # yoyo is synchronous: run it off the event loop.
+    applied = await asyncio.to_thread(migrate.apply, db.url.render(mask=False))
+    for migration in applied:
+        print(f"applied migration {migration.id}")
 
     async with db:
         async with db.create_session() as session:

@@ -57,21 +57,51 @@ class HealthStatus:
     error: str | None = None
 
 
+_COUNTERS: dict[str, Callable[[Any], int]] = {
+    "fetch_all": len,
+    "fetch_one": lambda row: 0 if row is None else 1,
+    "fetch_value": lambda row: 0 if row is None else 1,
+    "execute": int,
+    "execute_many": int,
+}
+
+
 class Session:
     """One pooled connection inside one transaction; see :meth:`Database.create_session`.
 
     Every method takes a loaded :class:`~rawrepo.queries.Query` or its name
     (``"users.get_by_username"``) and the query's parameters as keywords.
+
+    The transaction starts with the session's first write (or savepoint): reads
+    before it run on their own, as each would under READ COMMITTED anyway, so a
+    read-only session costs one round trip per query and no BEGIN/COMMIT. A query
+    file counts as a write unless it starts with SELECT (without FOR UPDATE/SHARE),
+    WITH (without INSERT/UPDATE/DELETE), VALUES, SHOW or EXPLAIN.
     """
 
-    __slots__ = ("_active", "_busy", "_conn", "_db", "_queries", "_savepoints")
+    __slots__ = (
+        "_active",
+        "_begun",
+        "_busy",
+        "_conn",
+        "_db",
+        "_pool",
+        "_queries",
+        "_reused",
+        "_savepoints",
+    )
 
-    def __init__(self, db: Database, conn: Connection, queries: QuerySet) -> None:
+    def __init__(
+        self, db: Database, pool: Pool, conn: Connection, reused: bool, queries: QuerySet
+    ) -> None:
         self._db = db
+        self._pool = pool
         self._conn = conn
+        self._reused = reused  # from the idle list and not yet proven alive
         self._queries = queries
         self._active = True
         self._busy = False
+        self._begun = False
         self._savepoints = 0
 
     @property
@@ -88,6 +118,11 @@ class Session:
         """The driver connection (for fast paths and tests; bypasses the SQL files)."""
         return self._conn
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the session's transaction has started (after its first write)."""
+        return self._begun
+
     def query(self, query: Query | str) -> Query:
         """The loaded query for a name (or the query itself)."""
         if isinstance(query, str):
@@ -98,66 +133,96 @@ class Session:
         if not self._active:
             raise RawRepoError("this session has ended; open a new one with db.create_session()")
 
-    def _check(self, query: Query | str) -> Query:
-        self._ensure_active()
-        return self.query(query)
+    async def _replace_connection(self) -> None:
+        """The pooled connection turned out dead before the session used it: take
+        another one (nothing of the session's transaction is lost, none began)."""
+        await _abandon(self._pool, self._conn)
+        self._conn, self._reused = await self._pool.acquire()
 
-    async def _run(
-        self, call: Callable[[], Awaitable[T]], query: Query, count: Callable[[T], int]
-    ) -> T:
-        # _busy stays True only if the call is interrupted (cancelled) mid-statement.
-        self._busy = True
-        start = time.perf_counter() if self._db.echo else 0.0
-        try:
-            result = await call()
-        except Exception:
-            self._busy = False
-            raise
+    async def begin(self) -> None:
+        """Start the transaction now (it otherwise starts with the first write)."""
+        self._ensure_active()
+        if self._begun:
+            return
+        while True:
+            try:
+                await self._conn.begin()
+            except ConnectionFailed:
+                if not self._reused:
+                    raise
+                await self._replace_connection()
+                continue
+            self._begun = True
+            self._reused = False
+            return
+
+    async def _run(self, op: str, q: Query, args: Any) -> Any:
+        if not self._active:
+            self._ensure_active()
+        if q.is_write and not self._begun:
+            await self.begin()
+        echo = self._db.echo
+        start = time.perf_counter() if echo else 0.0
+        while True:
+            # _busy stays True only if the call is interrupted (cancelled) mid-statement.
+            self._busy = True
+            try:
+                result = await getattr(self._conn, op)(q, args)
+            except ConnectionFailed:
+                self._busy = False
+                if self._reused and not self._begun:
+                    await self._replace_connection()  # a read on a dead idle connection
+                    continue
+                raise
+            except Exception:
+                self._busy = False
+                raise
+            break
         self._busy = False
-        if start:
+        self._reused = False
+        if echo:
             sql_logger.info(
                 "%s %.3f ms, %d row(s)",
-                query.name,
+                q.name,
                 (time.perf_counter() - start) * 1000,
-                count(result),
+                _COUNTERS[op](result),
             )
         return result
 
     async def fetch_all(self, query: Query | str, /, **params: Any) -> list[Row]:
         """All rows, as dicts keyed by column name."""
-        q = self._check(query)
-        args = q.bind(params)
-        return await self._run(lambda: self._conn.fetch_all(q, args), q, len)
+        q = self._queries[query] if isinstance(query, str) else query
+        rows: list[Row] = await self._run("fetch_all", q, q.bind(params))
+        return rows
 
     async def fetch_one(self, query: Query | str, /, **params: Any) -> Row | None:
         """The first row as a dict, or None."""
-        q = self._check(query)
-        args = q.bind(params)
-        return await self._run(lambda: self._conn.fetch_one(q, args), q, _one)
+        q = self._queries[query] if isinstance(query, str) else query
+        row: Row | None = await self._run("fetch_one", q, q.bind(params))
+        return row
 
     async def fetch_value(self, query: Query | str, /, **params: Any) -> Any:
         """The first column of the first row, or None when there is no row."""
-        q = self._check(query)
-        args = q.bind(params)
-        return await self._run(lambda: self._conn.fetch_value(q, args), q, _one)
+        q = self._queries[query] if isinstance(query, str) else query
+        return await self._run("fetch_value", q, q.bind(params))
 
     async def execute(self, query: Query | str, /, **params: Any) -> int:
         """Run a statement; return the rows it affected (matched rows for UPDATE)."""
-        q = self._check(query)
-        args = q.bind(params)
-        return await self._run(lambda: self._conn.execute(q, args), q, int)
+        q = self._queries[query] if isinstance(query, str) else query
+        count: int = await self._run("execute", q, q.bind(params))
+        return count
 
     async def execute_many(self, query: Query | str, rows: Sequence[Mapping[str, Any]], /) -> int:
         """Run a statement once per parameter mapping, batched by the driver."""
-        q = self._check(query)
-        args = [q.bind(r) for r in rows]
-        return await self._run(lambda: self._conn.execute_many(q, args), q, int)
+        q = self._queries[query] if isinstance(query, str) else query
+        count: int = await self._run("execute_many", q, [q.bind(r) for r in rows])
+        return count
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Session]:
         """A nested scope: an exception inside rolls back only the scope's changes
         (and propagates); a normal exit keeps them in the enclosing transaction."""
-        self._ensure_active()
+        await self.begin()
         self._savepoints += 1
         name = f"rawrepo_sp_{self._savepoints}"
         await self._conn.savepoint(name)
@@ -173,27 +238,23 @@ class Session:
             await self._conn.release_savepoint(name)
 
 
-def _one(row: object) -> int:
-    return 0 if row is None else 1
-
-
 class _SessionContext:
     """``async with db.create_session() as session``: commit, or roll back on error."""
 
-    __slots__ = ("_conn", "_db", "_session")
+    __slots__ = ("_db", "_session")
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._session: Session | None = None
-        self._conn: Connection | None = None
 
     async def __aenter__(self) -> Session:
         db = self._db
-        queries = await db._ready()
+        queries = db._queries if db._pool is not None and db._queries is not None else None
+        if queries is None:
+            queries = await db._ready()
         pool = db._require_pool()
-        conn = await db._begin(pool)
-        self._conn = conn
-        self._session = Session(db, conn, queries)
+        conn, reused = await pool.acquire()
+        self._session = Session(db, pool, conn, reused, queries)
         return self._session
 
     async def __aexit__(
@@ -202,28 +263,30 @@ class _SessionContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, conn = self._session, self._conn
-        if session is None or conn is None:  # pragma: no cover - __aenter__ failed
+        session = self._session
+        if session is None:  # pragma: no cover - __aenter__ failed
             return
         session._active = False
-        pool = self._db._require_pool()
+        pool, conn = session._pool, session._conn
         if exc_type is None:
-            try:
-                await conn.commit()
-            except BaseException:
-                await _abandon(pool, conn)
-                raise
+            if session._begun:
+                try:
+                    await conn.commit()
+                except BaseException:
+                    await _abandon(pool, conn)
+                    raise
             await pool.release(conn)
             return
         if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
             # Interrupted mid-statement or lost: the connection's state is unknown.
             await _abandon(pool, conn, interrupted=session._busy)
             return
-        try:
-            await conn.rollback()
-        except BaseException:
-            await _abandon(pool, conn)
-            return
+        if session._begun:
+            try:
+                await conn.rollback()
+            except BaseException:
+                await _abandon(pool, conn)
+                return
         await pool.release(conn)
 
 
@@ -387,24 +450,6 @@ class Database:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.disconnect()
-
-    async def _begin(self, pool: Pool) -> Connection:
-        """Acquire a connection and open its transaction. A pooled connection that the
-        server closed is dropped and another one tried, so callers never get it."""
-        for _ in range(pool.max_size + 1):
-            conn, reused = await pool.acquire()
-            try:
-                await conn.begin()
-            except ConnectionFailed:
-                await _abandon(pool, conn)
-                if reused:
-                    continue
-                raise
-            except BaseException:
-                await _abandon(pool, conn)
-                raise
-            return conn
-        raise ConnectionFailed(f"no working connection to {self.url}")  # pragma: no cover
 
     def create_session(self) -> _SessionContext:
         """``async with db.create_session() as session:`` one pooled connection in one

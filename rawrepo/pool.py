@@ -70,7 +70,10 @@ class Pool:
         """A usable connection and whether it was reused from the idle list."""
         wait = self.timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(wait):
+            if self._slots.locked():
+                async with asyncio.timeout(wait):
+                    await self._slots.acquire()
+            else:  # a free slot and nobody queued before us: no timer needed
                 await self._slots.acquire()
         except TimeoutError:
             raise PoolTimeoutError(

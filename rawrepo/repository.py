@@ -8,7 +8,9 @@ never a driver.
 
 Queries a repository runs (``<area>.<name>``), declared at class creation with
 :func:`~rawrepo.database.require_queries` so a Database fails at connect time
-when one is missing for its dialect:
+when one is missing for its dialect, and each with a
+:class:`~rawrepo.contracts.QueryContract` (the parameters passed, the model the
+rows map into) that every call goes through and ``rawrepo sql check`` verifies:
 
 - ``get_by_id(id)``, ``exists(id)``, ``delete(id)``;
 - ``get_multi(<filters>, limit, offset)`` and ``count(<filters>)``: one
@@ -33,9 +35,11 @@ from typing import Any, ClassVar, Generic, cast
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from typing_extensions import TypeVar
 
+from rawrepo.contracts import PAGE, QueryContract, register_contracts
 from rawrepo.database import Session, require_queries
-from rawrepo.errors import InvalidFilterError
+from rawrepo.errors import InvalidFilterError, QueryParameterError
 from rawrepo.models.base import utc_now
+from rawrepo.queries import Query
 
 __all__ = ["CRUD_QUERIES", "MAX_LIMIT", "Repository", "check_page", "check_uuid"]
 
@@ -64,7 +68,8 @@ MAX_SKIP = 2**63 - 1  # the largest OFFSET every backend accepts
 
 
 def check_page(skip: int, limit: int) -> None:
-    """Raise ValueError unless ``0 <= skip <= MAX_SKIP`` and ``1 <= limit <= MAX_LIMIT`` (integers)."""
+    """Raise ValueError unless ``0 <= skip <= MAX_SKIP`` and ``1 <= limit <= MAX_LIMIT``
+    (both integers)."""
     if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= MAX_SKIP:
         raise ValueError(f"skip must be an integer from 0 to {MAX_SKIP}, got {skip!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -87,6 +92,13 @@ def _plural(column: str) -> str:
     return column + ("es" if column.endswith("s") else "s")
 
 
+def _filter_type(adapter: TypeAdapter[Any]) -> Any:
+    # TypeAdapter keeps the type it was built for in ``_type`` (no public accessor);
+    # without it the parameter's type is guessed from its name.
+    inner = getattr(adapter, "_type", None)
+    return Any if inner is None else inner | None
+
+
 def _first_error(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
     return str(errors[0]["msg"]) if errors else str(exc)
@@ -98,8 +110,13 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
     A concrete repository sets ``area`` (its folder in ``sql/``), ``model``
     (the row model), ``create_model``, ``update_model`` and ``filters`` (the
     whitelisted filter names, each with the type its value is validated to),
-    and lists any further query names in ``extra_queries``. It is built with
+    and declares every further query it runs in ``extra_contracts`` (names
+    without a contract may be listed in ``extra_queries``). It is built with
     no arguments; each call runs in the session it is given.
+
+    The contracts of the generic methods are derived from those attributes (see
+    :meth:`crud_contracts`); ``contracts`` maps each query name to its contract,
+    and the generic methods pass their parameters through it.
 
     ``ids`` and ``created_at``/``updated_at`` are made here (uuid4, UTC now),
     so every backend stores the same values.
@@ -111,21 +128,108 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
     update_model: type[UpdateT]
     filters: ClassVar[Mapping[str, TypeAdapter[Any]]] = {}
     extra_queries: ClassVar[tuple[str, ...]] = ()
+    extra_contracts: ClassVar[tuple[QueryContract, ...]] = ()
+    contracts: ClassVar[Mapping[str, QueryContract]] = {}
     _rows: ClassVar[TypeAdapter[list[Any]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "area" in cls.__dict__:
             cls._rows = TypeAdapter(list[cls.model])  # type: ignore[name-defined]
+            declared = cls.query_contracts()
+            by_name: dict[str, QueryContract] = {}
+            for contract in declared:
+                first = by_name.setdefault(contract.name, contract)
+                if first.param_sets != contract.param_sets:
+                    raise TypeError(
+                        f"{cls.__name__} declares {contract.name} with parameters"
+                        f" {contract.describe_params()} and {first.describe_params()}"
+                    )
+            cls.contracts = by_name
+            register_contracts(declared, owner=f"{cls.__module__}.{cls.__qualname__}")
             require_queries(cls.required_queries())
 
     @classmethod
     def required_queries(cls) -> list[str]:
         """Every query name this repository runs."""
-        return [f"{cls.area}.{name}" for name in CRUD_QUERIES] + list(cls.extra_queries)
+        names = [f"{cls.area}.{name}" for name in CRUD_QUERIES]
+        names += [*cls.extra_queries, *(c.name for c in cls.extra_contracts)]
+        return list(dict.fromkeys(names))
+
+    @classmethod
+    def crud_contracts(cls) -> list[QueryContract]:
+        """The contracts of the generic methods, derived from ``model``,
+        ``create_model``/``update_model`` columns and ``filters``."""
+        area, model = cls.area, cls.model
+        key = {"id": uuid.UUID}
+        filters = {name: _filter_type(adapter) for name, adapter in cls.filters.items()}
+        row = {name: info.annotation for name, info in model.model_fields.items()}
+        arrays = {_plural(name): list[kind] for name, kind in row.items()}  # type: ignore[valid-type]
+        update: dict[str, Any] = {"id": uuid.UUID, "updated_at": dt.datetime}
+        for name, info in cls.update_model.model_fields.items():
+            update[f"set_{name}"] = bool
+            update[name] = info.annotation
+        return [
+            QueryContract(f"{area}.get_by_id", key, model),
+            QueryContract(f"{area}.get_multi", {**filters, **PAGE}, model),
+            QueryContract(f"{area}.count", filters),
+            QueryContract(f"{area}.create", row),
+            QueryContract(f"{area}.bulk_create", row, variants=(arrays,)),
+            QueryContract(f"{area}.update", update),
+            QueryContract(f"{area}.delete", key),
+            QueryContract(f"{area}.bulk_delete", key, variants=({"ids": list[uuid.UUID]},)),
+            QueryContract(f"{area}.exists", key),
+        ]
+
+    @classmethod
+    def query_contracts(cls) -> list[QueryContract]:
+        """Every contract this repository declares: the generic ones, then ``extra_contracts``."""
+        return [*cls.crud_contracts(), *cls.extra_contracts]
 
     def _q(self, name: str) -> str:
         return f"{self.area}.{name}"
+
+    # -- running queries through their contracts ------------------------------------
+
+    def _contract(self, query: Query | str) -> QueryContract:
+        name = query if isinstance(query, str) else query.name
+        contract = self.contracts.get(name)
+        if contract is None:
+            raise QueryParameterError(
+                f"{type(self).__name__} declares no contract for query {name}"
+                " (add a QueryContract to extra_contracts)",
+                query=name,
+            )
+        return contract
+
+    async def _fetch_all(
+        self, session: Session, query: Query | str, /, **params: Any
+    ) -> list[dict[str, Any]]:
+        self._contract(query).check_call(params)
+        return await session.fetch_all(query, **params)
+
+    async def _fetch_one(
+        self, session: Session, query: Query | str, /, **params: Any
+    ) -> dict[str, Any] | None:
+        self._contract(query).check_call(params)
+        return await session.fetch_one(query, **params)
+
+    async def _fetch_value(self, session: Session, query: Query | str, /, **params: Any) -> Any:
+        self._contract(query).check_call(params)
+        return await session.fetch_value(query, **params)
+
+    async def _execute(self, session: Session, query: Query | str, /, **params: Any) -> int:
+        self._contract(query).check_call(params)
+        return await session.execute(query, **params)
+
+    async def _execute_many(
+        self, session: Session, query: Query | str, rows: Sequence[Mapping[str, Any]], /
+    ) -> int:
+        if rows:
+            # Every row is built by the same code, so the first one stands for all
+            # (Query.bind still checks each row against the file).
+            self._contract(query).check_call(rows[0])
+        return await session.execute_many(query, rows)
 
     # -- mapping -----------------------------------------------------------------
 
@@ -189,7 +293,7 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
 
     async def get(self, session: Session, id: uuid.UUID) -> ModelT | None:
         """The row with this id, or None."""
-        row = await session.fetch_one(self._q("get_by_id"), id=check_uuid(id))
+        row = await self._fetch_one(session, self._q("get_by_id"), id=check_uuid(id))
         return self._to_model(row)
 
     async def get_multi(
@@ -207,24 +311,26 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         """
         check_page(skip, limit)
         params = self._filter_params(filters)
-        rows = await session.fetch_all(self._q("get_multi"), limit=limit, offset=skip, **params)
+        rows = await self._fetch_all(
+            session, self._q("get_multi"), limit=limit, offset=skip, **params
+        )
         return self._to_models(rows)
 
     async def count(self, session: Session, filters: Mapping[str, Any] | None = None) -> int:
         """The number of rows matching ``filters`` (as for :meth:`get_multi`)."""
         params = self._filter_params(filters)
-        return int(await session.fetch_value(self._q("count"), **params))
+        return int(await self._fetch_value(session, self._q("count"), **params))
 
     async def exists(self, session: Session, id: uuid.UUID) -> bool:
         """Whether a row with this id exists."""
-        return bool(await session.fetch_value(self._q("exists"), id=check_uuid(id)))
+        return bool(await self._fetch_value(session, self._q("exists"), id=check_uuid(id)))
 
     # -- writes ------------------------------------------------------------------
 
     async def create(self, session: Session, obj_in: CreateT) -> ModelT:
         """Insert one row and return it (one round trip)."""
         row = self._new_row(self._as_create(obj_in), utc_now())
-        await session.execute(self._q("create"), **row)
+        await self._execute(session, self._q("create"), **row)
         return self.model.model_validate(row)
 
     async def update(self, session: Session, db_obj: ModelT, obj_in: UpdateT) -> ModelT | None:
@@ -236,13 +342,13 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         """:meth:`update` for a row known by its id."""
         key = check_uuid(id)
         params = self._update_params(key, self._as_update(obj_in), utc_now())
-        if not await session.execute(self._q("update"), **params):
+        if not await self._execute(session, self._q("update"), **params):
             return None
         return await self.get(session, key)
 
     async def delete(self, session: Session, id: uuid.UUID) -> bool:
         """Delete the row; True if it existed."""
-        return bool(await session.execute(self._q("delete"), id=check_uuid(id)))
+        return bool(await self._execute(session, self._q("delete"), id=check_uuid(id)))
 
     async def bulk_create(self, session: Session, objs_in: Sequence[CreateT]) -> list[ModelT]:
         """Insert many rows in as few round trips as the dialect allows (one on
@@ -257,9 +363,9 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         query = session.query(self._q("bulk_create"))
         if "ids" in query.params:
             columns = {_plural(c): [r[c] for r in rows] for c in rows[0]}
-            await session.execute(query, **columns)
+            await self._execute(session, query, **columns)
         else:
-            await session.execute_many(query, rows)
+            await self._execute_many(session, query, rows)
         return self._to_models(rows)
 
     async def bulk_update(
@@ -274,7 +380,7 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
             self._update_params(check_uuid(id), self._as_update(obj_in), now)
             for id, obj_in in updates
         ]
-        return await session.execute_many(self._q("update"), params)
+        return await self._execute_many(session, self._q("update"), params)
 
     async def bulk_delete(self, session: Session, ids: Iterable[uuid.UUID]) -> int:
         """Delete the rows with these ids; return how many existed. One statement on
@@ -284,5 +390,5 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
             return 0
         query = session.query(self._q("bulk_delete"))
         if "ids" in query.params:
-            return await session.execute(query, ids=keys)
-        return await session.execute_many(query, [{"id": k} for k in keys])
+            return await self._execute(session, query, ids=keys)
+        return await self._execute_many(session, query, [{"id": k} for k in keys])

@@ -213,13 +213,22 @@ class MySQLConnection:
             raise translate_error(exc) from exc
 
     async def begin(self) -> None:
-        await self._plumbing("BEGIN")
+        try:
+            await self._conn.begin()
+        except Exception as exc:
+            raise translate_error(exc) from exc
 
     async def commit(self) -> None:
-        await self._plumbing("COMMIT")
+        try:
+            await self._conn.commit()
+        except Exception as exc:
+            raise translate_error(exc) from exc
 
     async def rollback(self) -> None:
-        await self._plumbing("ROLLBACK")
+        try:
+            await self._conn.rollback()
+        except Exception as exc:
+            raise translate_error(exc) from exc
 
     async def savepoint(self, name: str) -> None:
         await self._plumbing(f"SAVEPOINT {name}")

@@ -212,6 +212,36 @@ def _execute_many(conn: sqlite3.Connection, sql: str, params: list[dict[str, Any
         cur.close()
 
 
+def _after_begin(
+    conn: sqlite3.Connection,
+    begin: str,
+    fn: Callable[[sqlite3.Connection, str, Any], T],
+    sql: str,
+    params: Any,
+) -> T:
+    conn.execute(begin)
+    return fn(conn, sql, params)
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.rollback()
+
+
+def _statement(sql: str) -> Query:
+    """A plumbing statement as a Query (not from a file)."""
+    return Query(
+        name="(session)",
+        dialect="sqlite",
+        path=Path("(session)"),
+        sql=sql,
+        source=sql,
+        description="",
+        params=(),
+        is_write=False,
+    )
+
+
 def _description(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[str]:
     cur = conn.execute(sql, params)
     try:
@@ -229,6 +259,7 @@ class SQLiteConnection:
         self.created_at = time.monotonic()
         self._closed = False
         self._in_transaction = False
+        self._want_transaction = False
         self._holds_write_lock = False
 
     @property
@@ -238,8 +269,8 @@ class SQLiteConnection:
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         # aiosqlite's _execute runs one function in the connection's thread: one hop.
-        runner = cast(Callable[..., Any], self._conn._execute)
-        return cast(T, await runner(fn, *args))
+        result: T = await self._conn._execute(fn, *args)  # type: ignore[no-untyped-call]
+        return result
 
     def is_closed(self) -> bool:
         return self._closed or not self._conn._running
@@ -250,6 +281,8 @@ class SQLiteConnection:
             self._driver.write_lock.release()
 
     async def close(self) -> None:
+        self._release_write_lock()
+        self._in_transaction = self._want_transaction = False
         if self._closed:
             # aiosqlite's close() is not reentrant: a second one queues a stop for a worker
             # thread that has already ended, and waits for it forever.
@@ -264,7 +297,10 @@ class SQLiteConnection:
             inner = self._conn._connection
             if inner is not None:
                 inner.interrupt()  # thread-safe: stops the statement in the worker thread
-            await self.rollback()  # queued behind the interrupted statement
+            # queued behind the interrupted statement, which may or may not have begun
+            await self._call(_rollback_if_open, self._conn._conn)
+            self._in_transaction = self._want_transaction = False
+            self._release_write_lock()
             return True
         except BaseException:
             await self.close()
@@ -288,27 +324,23 @@ class SQLiteConnection:
         except Exception as exc:
             raise translate_error(exc) from exc
 
-    async def _prepare(self, query: Query | None, *, write: bool) -> None:
-        """Open the deferred transaction, taking the write lock before the first write."""
-        if not self._in_transaction:
-            if write:
-                await self._take_write_lock()
-                try:
-                    await self._plumbing("BEGIN IMMEDIATE")
-                except BaseException:
-                    self._release_write_lock()
-                    raise
-            else:
-                await self._plumbing("BEGIN")
-            self._in_transaction = True
-        elif write and not self._holds_write_lock:
+    async def _prepare(self, *, write: bool) -> str | None:
+        """Take the write lock before a write; return the BEGIN statement that must run
+        (in the same thread hop as the statement) when a transaction is due."""
+        if write and not self._holds_write_lock:
             await self._take_write_lock()
+        if self._want_transaction and not self._in_transaction:
+            return "BEGIN IMMEDIATE" if write else "BEGIN"
+        return None
 
     async def begin(self) -> None:
-        self._in_transaction = False  # begun lazily by the first statement
+        # No hop here: the BEGIN travels with the transaction's first statement.
+        self._want_transaction = True
 
     async def _end(self, sql: str) -> None:
+        self._want_transaction = False
         if not self._in_transaction:
+            self._release_write_lock()
             return
         try:
             await self._plumbing(sql)
@@ -323,8 +355,7 @@ class SQLiteConnection:
         await self._end("ROLLBACK")
 
     async def savepoint(self, name: str) -> None:
-        await self._prepare(None, write=False)
-        await self._plumbing(f"SAVEPOINT {name}")
+        await self._run(_execute, _statement(f"SAVEPOINT {name}"), {})
 
     async def release_savepoint(self, name: str) -> None:
         await self._plumbing(f"RELEASE SAVEPOINT {name}")
@@ -333,11 +364,22 @@ class SQLiteConnection:
         await self._plumbing(f"ROLLBACK TO SAVEPOINT {name}")
 
     async def _run(self, fn: Callable[..., T], query: Query, params: Any) -> T:
-        await self._prepare(query, write=query.is_write)
+        begin = await self._prepare(write=query.is_write)
         try:
-            return await self._call(fn, self._conn._conn, query.sql, params)
+            if begin is None:
+                return await self._call(fn, self._conn._conn, query.sql, params)
+            result: T = await self._call(
+                _after_begin, self._conn._conn, begin, fn, query.sql, params
+            )
+            self._in_transaction = True
+            return result
         except Exception as exc:
+            if begin is not None and self._conn._connection is not None:
+                self._in_transaction = self._conn._connection.in_transaction
             raise translate_error(exc, query) from exc
+        finally:
+            if not self._want_transaction:
+                self._release_write_lock()  # an autocommit write holds it only for itself
 
     async def fetch_all(self, query: Query, args: Args) -> list[Row]:
         return await self._run(_fetch_all, query, _adapt_args(args))

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
 
+from rawrepo.contracts import PAGE, QueryContract
 from rawrepo.database import Session
 from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, UUIDValue
 from rawrepo.models.base import check_text, utc_now
@@ -17,6 +18,7 @@ from rawrepo.repository import Repository, check_page, check_uuid
 __all__ = ["TaskRepository", "escape_like"]
 
 _STATUS_SLOTS = 4  # set_status.sql takes :expected_1 .. :expected_4
+_EXPECTED = {f"expected_{i}": TaskStatus for i in range(1, _STATUS_SLOTS + 1)}
 
 
 def escape_like(term: str, escape: str = "\\") -> str:
@@ -50,13 +52,26 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         "status": TypeAdapter(TaskStatus),
         "user_id": TypeAdapter(UUIDValue),
     }
-    extra_queries = (
-        "tasks.get_by_user",
-        "tasks.get_all_by_user",
-        "tasks.get_by_status",
-        "tasks.get_by_user_and_status",
-        "tasks.search_by_title",
-        "tasks.set_status",
+    extra_contracts = (
+        QueryContract("tasks.get_by_user", {"user_id": uuid.UUID, **PAGE}, Task),
+        QueryContract("tasks.get_all_by_user", {"user_id": uuid.UUID}, Task),
+        QueryContract("tasks.get_by_status", {"status": TaskStatus, **PAGE}, Task),
+        QueryContract(
+            "tasks.get_by_user_and_status",
+            {"user_id": uuid.UUID, "status": TaskStatus, **PAGE},
+            Task,
+        ),
+        QueryContract("tasks.search_by_title", {"pattern": str, **PAGE}, Task),
+        QueryContract(
+            "tasks.set_status",
+            {
+                "id": uuid.UUID,
+                "new_status": TaskStatus,
+                "completed_at": dt.datetime | None,
+                "updated_at": dt.datetime,
+                **_EXPECTED,
+            },
+        ),
     )
 
     def _new_row(self, obj_in: TaskCreate, now: dt.datetime) -> dict[str, Any]:
@@ -69,7 +84,7 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         self, session: Session, query: str, skip: int, limit: int, **params: Any
     ) -> list[Task]:
         check_page(skip, limit)
-        rows = await session.fetch_all(query, limit=limit, offset=skip, **params)
+        rows = await self._fetch_all(session, query, limit=limit, offset=skip, **params)
         return self._to_models(rows)
 
     async def get_by_user(
@@ -151,7 +166,8 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         if not 1 <= len(states) <= _STATUS_SLOTS:
             raise ValueError(f"expected must name 1 to {_STATUS_SLOTS} statuses, got {expected!r}")
         slots = states + [states[0]] * (_STATUS_SLOTS - len(states))
-        changed = await session.execute(
+        changed = await self._execute(
+            session,
             "tasks.set_status",
             id=check_uuid(task_id, "task_id"),
             new_status=_status(new),

@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
 
+from rawrepo.contracts import PAGE, QueryContract
 from rawrepo.database import Session
 from rawrepo.models import (
+    Task,
     User,
     UserCreate,
     Username,
@@ -38,25 +40,30 @@ class UserRepository(Repository[User, UserCreate, UserUpdate]):
     create_model = UserCreate
     update_model = UserUpdate
     filters: ClassVar[dict[str, TypeAdapter[Any]]] = {"username": TypeAdapter(Username)}
-    extra_queries = (
-        "users.get_by_username",
-        "users.username_exists",
-        "users.with_task_counts",
-        "tasks.get_all_by_user",
+    extra_contracts = (
+        QueryContract("users.get_by_username", {"username": str}, User),
+        QueryContract("users.username_exists", {"username": str}),
+        QueryContract("users.with_task_counts", PAGE, UserWithTaskCount),
+        QueryContract("tasks.get_all_by_user", {"user_id": uuid.UUID}, Task),
+        # get_user_with_tasks: the user's row becomes a UserWithTasks; its tasks come
+        # from tasks.get_all_by_user.
+        QueryContract(
+            "users.get_by_id", {"id": uuid.UUID}, UserWithTasks, exclude_fields=frozenset({"tasks"})
+        ),
     )
 
     async def get_by_username(self, session: Session, username: str) -> User | None:
         """The user with this username, compared case-insensitively, or None."""
         if not is_username(username):
             return None
-        row = await session.fetch_one("users.get_by_username", username=username)
+        row = await self._fetch_one(session, "users.get_by_username", username=username)
         return self._to_model(row)
 
     async def username_exists(self, session: Session, username: str) -> bool:
         """Whether a user has this username, compared case-insensitively."""
         if not is_username(username):
             return False
-        return bool(await session.fetch_value("users.username_exists", username=username))
+        return bool(await self._fetch_value(session, "users.username_exists", username=username))
 
     async def get_user_with_tasks(
         self, session: Session, user_id: uuid.UUID
@@ -65,7 +72,7 @@ class UserRepository(Repository[User, UserCreate, UserUpdate]):
         user = await self.get(session, user_id)
         if user is None:
             return None
-        rows = await session.fetch_all("tasks.get_all_by_user", user_id=user.id)
+        rows = await self._fetch_all(session, "tasks.get_all_by_user", user_id=user.id)
         return UserWithTasks.model_validate({**user.__dict__, "tasks": rows})
 
     async def get_users_with_task_counts(
@@ -74,5 +81,5 @@ class UserRepository(Repository[User, UserCreate, UserUpdate]):
         """Users with the number of tasks each owns (0 for none): most tasks first,
         ties by ``created_at`` then ``id``."""
         check_page(skip, limit)
-        rows = await session.fetch_all("users.with_task_counts", limit=limit, offset=skip)
+        rows = await self._fetch_all(session, "users.with_task_counts", limit=limit, offset=skip)
         return _WITH_COUNTS.validate_python(rows)

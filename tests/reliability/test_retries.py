@@ -150,13 +150,16 @@ async def deadlock(db: Database, attempts: Counter[str], seen: list[DatabaseErro
 
 async def stale_snapshot(db: Database, attempts: Counter[str], seen: list[DatabaseError]) -> None:
     """A transaction reads, another one then writes and commits, and the first one
-    writes: SQLite cannot let it (its snapshot is stale). Each bumps both rows."""
+    writes: SQLite cannot let it (its snapshot is stale). Each bumps both rows.
+    (Reads before a session's first write run outside its transaction, so the
+    reader opens its transaction explicitly to hold a snapshot.)"""
     has_read = asyncio.Event()
     other_committed = asyncio.Event()
 
     async def reader_then_writer(session: Session) -> None:
         attempts["reader"] += 1
         try:
+            await session.begin()
             await session.fetch_value("rel.note_n", id=1)
             has_read.set()
             await asyncio.wait_for(other_committed.wait(), timeout=10)

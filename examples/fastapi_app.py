@@ -1,0 +1,300 @@
+"""rawrepo behind FastAPI: users and tasks over HTTP.
+
+Install the extra and apply the migrations, then serve::
+
+    pip install "rawrepo[fastapi]" uvicorn
+    rawrepo migrate apply                  # DATABASE_URL, or SQLite at ./data/app.db
+    uvicorn examples.fastapi_app:app
+
+Each request runs in one session (one connection, one transaction): it commits
+before the response is sent when the endpoint succeeds and rolls back when it
+raises, so a failed request leaves the database as it was. Errors are JSON
+``{"detail": "<message>"}``: 404 for an unknown id, 409 for a conflict (taken
+username, a status move the rules forbid), 422 for invalid input, 503 when the
+database cannot be reached.
+"""
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from rawrepo import Database, Session
+from rawrepo.errors import (
+    ConflictError,
+    ConnectionFailed,
+    DataError,
+    IntegrityError,
+    NotFoundError,
+    PoolTimeoutError,
+)
+from rawrepo.models import (
+    Task,
+    TaskCreate,
+    TaskStatus,
+    TaskUpdate,
+    User,
+    UserCreate,
+    UserUpdate,
+    UserWithTaskCount,
+    UserWithTasks,
+)
+from rawrepo.repository import MAX_LIMIT
+from rawrepo.services import TaskService, UserService
+
+__all__ = ["HealthOut", "app", "create_app", "get_db", "get_session"]
+
+users = UserService()
+tasks = TaskService()
+
+
+# -- dependencies ----------------------------------------------------------------
+
+
+def get_db(request: Request) -> Database:
+    """The app's Database (made by :func:`create_app`)."""
+    db: Database = request.app.state.db
+    return db
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request: commit when the endpoint returns, roll back when it raises."""
+    async with get_db(request).create_session() as session:
+        yield session
+
+
+# scope="function": the session ends (commits) before the response is sent, so a
+# failed commit becomes an error response instead of a 2xx for lost work.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+DbDep = Annotated[Database, Depends(get_db)]
+Skip = Annotated[int, Query(ge=0, description="rows to skip")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows to return")]
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+def _error(status_code: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status_code)
+
+
+def _describe(errors: Sequence[Any]) -> str:
+    """Pydantic/FastAPI error entries as one line: ``body.username: String should ...``."""
+    parts = []
+    for error in errors:
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
+    return "; ".join(parts) or "invalid input"
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return _error(404, str(exc))
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return _error(409, str(exc))
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError | ValidationError) else []
+    return _error(422, _describe(errors) if errors else str(exc))
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    return _error(422, str(exc))
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return _error(503, f"database unavailable: {exc}")
+
+
+# The most specific class wins (Starlette looks handlers up along the exception's MRO):
+# InvalidFilterError and pydantic's ValidationError are ValueErrors too.
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
+    NotFoundError: _not_found,
+    ConflictError: _conflict,
+    IntegrityError: _conflict,
+    RequestValidationError: _request_invalid,
+    ValidationError: _request_invalid,
+    ValueError: _invalid,
+    DataError: _invalid,
+    ConnectionFailed: _unavailable,
+    PoolTimeoutError: _unavailable,
+}
+
+
+# -- app ---------------------------------------------------------------------------
+
+
+class HealthOut(BaseModel):
+    """What ``GET /health`` reports (``Database.health_check()``)."""
+
+    healthy: bool
+    dialect: str
+    server_version: str | None
+    latency_ms: float | None
+    size: int
+    in_use: int
+    error: str | None = None
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    """A FastAPI app over ``database_url`` (default ``DATABASE_URL``, then SQLite at
+    ``./data/app.db``). The lifespan connects and disconnects the Database; the
+    schema must already be migrated (``rawrepo migrate apply``)."""
+    db = Database(database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.connect()
+        try:
+            yield
+        finally:
+            await db.disconnect()
+
+    app = FastAPI(
+        title="rawrepo example: users and tasks",
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    app.state.db = db
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/health", response_model=HealthOut, tags=["health"])
+    async def health(db: DbDep) -> Any:
+        """Ping the database; 503 when it does not answer."""
+        report = dataclasses.asdict(await db.health_check())
+        if not report["healthy"]:
+            return JSONResponse(report, status_code=503)
+        return report
+
+    # -- users ---------------------------------------------------------------------
+
+    @app.get("/users", tags=["users"])
+    async def list_users(session: SessionDep, skip: Skip = 0, limit: Limit = 100) -> list[User]:
+        """A page of users, oldest first."""
+        return await users.list_users(session, skip=skip, limit=limit)
+
+    @app.get("/users/task-counts", tags=["users"])
+    async def list_users_with_task_counts(
+        session: SessionDep, skip: Skip = 0, limit: Limit = 100
+    ) -> list[UserWithTaskCount]:
+        """A page of users with the number of tasks each owns, most tasks first."""
+        return await users.list_users_with_task_counts(session, skip=skip, limit=limit)
+
+    @app.get("/users/by-username/{username}", tags=["users"])
+    async def get_user_by_username(session: SessionDep, username: str) -> User:
+        """The user with this username, compared case-insensitively."""
+        return await users.get_user_by_username(session, username)
+
+    @app.post("/users", status_code=201, tags=["users"])
+    async def create_user(session: SessionDep, data: UserCreate) -> User:
+        """Create a user; 409 if the username is taken (in any case)."""
+        return await users.create_user(session, data)
+
+    @app.get("/users/{user_id}", tags=["users"])
+    async def get_user(session: SessionDep, user_id: uuid.UUID) -> User:
+        """One user."""
+        return await users.get_user(session, user_id)
+
+    @app.get("/users/{user_id}/with-tasks", tags=["users"])
+    async def get_user_with_tasks(session: SessionDep, user_id: uuid.UUID) -> UserWithTasks:
+        """One user with all their tasks, oldest first."""
+        return await users.get_user_with_tasks(session, user_id)
+
+    @app.patch("/users/{user_id}", tags=["users"])
+    async def update_user(session: SessionDep, user_id: uuid.UUID, data: UserUpdate) -> User:
+        """Change the fields given; ``"email": null`` clears the email."""
+        return await users.update_user(session, user_id, data)
+
+    @app.delete("/users/{user_id}", status_code=204, tags=["users"])
+    async def delete_user(session: SessionDep, user_id: uuid.UUID) -> None:
+        """Delete the user and their tasks."""
+        await users.delete_user(session, user_id)
+
+    @app.get("/users/{user_id}/tasks", tags=["users"])
+    async def list_user_tasks(
+        session: SessionDep,
+        user_id: uuid.UUID,
+        status: TaskStatus | None = None,
+        skip: Skip = 0,
+        limit: Limit = 100,
+    ) -> list[Task]:
+        """A page of one user's tasks, oldest first; 404 for an unknown user."""
+        await users.get_user(session, user_id)
+        return await tasks.list_tasks(session, skip, limit, status=status, user_id=user_id)
+
+    # -- tasks ---------------------------------------------------------------------
+
+    @app.get("/tasks", tags=["tasks"])
+    async def list_tasks(
+        session: SessionDep,
+        status: TaskStatus | None = None,
+        user_id: uuid.UUID | None = None,
+        skip: Skip = 0,
+        limit: Limit = 100,
+    ) -> list[Task]:
+        """A page of tasks, oldest first, optionally of one status and/or user."""
+        return await tasks.list_tasks(session, skip, limit, status=status, user_id=user_id)
+
+    @app.get("/tasks/search", tags=["tasks"])
+    async def search_tasks(
+        session: SessionDep,
+        q: Annotated[str, Query(min_length=1, max_length=200, description="part of a title")],
+        skip: Skip = 0,
+        limit: Limit = 100,
+    ) -> list[Task]:
+        """Tasks whose title contains ``q``, ignoring case."""
+        return await tasks.tasks.search_by_title(session, q, skip=skip, limit=limit)
+
+    @app.post("/tasks", status_code=201, tags=["tasks"])
+    async def create_task(session: SessionDep, data: TaskCreate) -> Task:
+        """Create a task; 404 if ``user_id`` names no user."""
+        return await tasks.create(session, data)
+
+    @app.get("/tasks/{task_id}", tags=["tasks"])
+    async def get_task(session: SessionDep, task_id: uuid.UUID) -> Task:
+        """One task."""
+        return await tasks.get(session, task_id)
+
+    @app.patch("/tasks/{task_id}", tags=["tasks"])
+    async def update_task(session: SessionDep, task_id: uuid.UUID, data: TaskUpdate) -> Task:
+        """Change the fields given; a status change follows the move rules (409 if not allowed)."""
+        return await tasks.update(session, task_id, data)
+
+    @app.delete("/tasks/{task_id}", status_code=204, tags=["tasks"])
+    async def delete_task(session: SessionDep, task_id: uuid.UUID) -> None:
+        """Delete the task."""
+        await tasks.delete(session, task_id)
+
+    @app.post("/tasks/{task_id}/start", tags=["tasks"])
+    async def start_task(session: SessionDep, task_id: uuid.UUID) -> Task:
+        """pending -> in_progress."""
+        return await tasks.start(session, task_id)
+
+    @app.post("/tasks/{task_id}/complete", tags=["tasks"])
+    async def complete_task(session: SessionDep, task_id: uuid.UUID) -> Task:
+        """pending or in_progress -> completed (sets ``completed_at``)."""
+        return await tasks.mark_completed(session, task_id)
+
+    @app.post("/tasks/{task_id}/cancel", tags=["tasks"])
+    async def cancel_task(session: SessionDep, task_id: uuid.UUID) -> Task:
+        """pending or in_progress -> cancelled."""
+        return await tasks.cancel(session, task_id)
+
+    @app.post("/tasks/{task_id}/reopen", tags=["tasks"])
+    async def reopen_task(session: SessionDep, task_id: uuid.UUID) -> Task:
+        """in_progress, completed or cancelled -> pending (clears ``completed_at``)."""
+        return await tasks.reopen(session, task_id)
+
+
+app = create_app()
