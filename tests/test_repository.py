@@ -41,7 +41,7 @@ async def test_create_returns_uuid_ids_and_aware_utc_timestamps_that_round_trip(
     async with domain_db.create_session() as session:
         user = await users.create(session, UserCreate(username="alice", email="a@example.com"))
         task = await tasks.create(session, TaskCreate(title="write tests", user_id=user.id))
-    assert type(user.id) is uuid.UUID and type(task.id) is uuid.UUID
+    assert isinstance(user.id, uuid.UUID) and isinstance(task.id, uuid.UUID)
     assert user.id.version == 4
     assert _utc_aware(user.created_at) and _utc_aware(task.updated_at)
     assert user.created_at == user.updated_at
@@ -51,7 +51,8 @@ async def test_create_returns_uuid_ids_and_aware_utc_timestamps_that_round_trip(
     assert stored_user == user
     assert stored_task == task
     assert stored_user is not None and stored_task is not None
-    assert type(stored_user.id) is uuid.UUID and type(stored_task.user_id) is uuid.UUID
+    assert isinstance(stored_user.id, uuid.UUID)
+    assert isinstance(stored_task.user_id, uuid.UUID)
     assert stored_user.created_at.tzinfo is dt.UTC
     assert stored_task.created_at.tzinfo is dt.UTC
     assert stored_task.status is TaskStatus.PENDING

@@ -4,8 +4,9 @@
 aiomysql) or a small queue of aiosqlite connections, one pooled connection per
 operation, single statements in autocommit, an explicit transaction only where
 an operation writes many rows. It returns the driver's records or tuples.
-asyncpg's pool runs no reset query on release (``reset=``), as rawrepo's own
-pool does not: every operation leaves its connection with no open transaction.
+Each driver keeps its defaults, as the issue defines the floor ("the driver
+alone"): asyncpg's pool resets every connection on release (a round trip that
+rawrepo's own pool does not need, since every session ends its transaction).
 
 It runs rawrepo's own SQL text (loaded from the bundled ``.sql`` files, less
 their leading ``--`` description lines), so a ratio between ``raw`` and
@@ -252,7 +253,6 @@ class RawPostgres(RawStack):
             min_size=self.pool_size,
             max_size=self.pool_size,
             server_settings={"timezone": "UTC"},
-            reset=_no_reset,
         )
 
     async def close(self) -> None:
@@ -319,10 +319,6 @@ class RawPostgres(RawStack):
     async def users_with_task_counts(self, limit: int) -> Any:
         async with self.pool.acquire() as conn:
             return await conn.fetch(self.sql["users.with_task_counts"], limit, 0)
-
-
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    return None
 
 
 # --------------------------------------------------------------------------- MySQL

@@ -396,10 +396,21 @@ class MySQLDriver:
         finally:
             conn.close()
 
+    async def _describe_connection(self) -> MySQLConnection:
+        conn = await self.connect(10.0)
+        # Placeholder values reference no real rows: foreign keys off for this session
+        # (so an INSERT runs through), and never wait long for another session's locks.
+        try:
+            await conn._plumbing("SET SESSION foreign_key_checks = 0, innodb_lock_wait_timeout = 5")
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
     async def describe(
         self, queries: Sequence[tuple[Query, Args]]
     ) -> list[QueryDescription | DatabaseError]:
-        conn = await self.connect(10.0)
+        conn = await self._describe_connection()
         results: list[QueryDescription | DatabaseError] = []
         try:
             for query, args in queries:
@@ -408,7 +419,7 @@ class MySQLDriver:
                 except DatabaseError as exc:
                     results.append(exc)
                     if conn.is_closed():
-                        conn = await self.connect(10.0)
+                        conn = await self._describe_connection()
         finally:
             await conn.close()
         return results

@@ -427,6 +427,9 @@ class SQLiteConnection:
         await self._plumbing("BEGIN")
         self._in_transaction = True
         try:
+            # Placeholder values reference no real rows: foreign keys are checked at
+            # COMMIT instead, which never comes.
+            await self._plumbing("PRAGMA defer_foreign_keys = ON")
             names = await self._call(_description, self._conn._conn, query.sql, _adapt_args(args))
         except Exception as exc:
             raise translate_error(exc, query) from exc

@@ -40,14 +40,11 @@ def utc_now() -> dt.datetime:
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is dt.UTC:  # what the drivers return: nothing to do
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
-
-
-def _plain_uuid(value: uuid.UUID) -> uuid.UUID:
-    # asyncpg returns its own uuid.UUID subclass; keep models uniform across backends.
-    return value if type(value) is uuid.UUID else uuid.UUID(int=value.int)
 
 
 def check_text(value: str) -> str:
@@ -75,8 +72,11 @@ def _check_username(value: str) -> str:
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_to_utc)]
 """A datetime that is always timezone-aware UTC (naive input is taken as UTC)."""
 
-UUIDValue = Annotated[uuid.UUID, AfterValidator(_plain_uuid)]
-"""A ``uuid.UUID`` (text, bytes and driver subclasses are converted)."""
+UUIDValue = uuid.UUID
+"""A ``uuid.UUID`` (text and bytes are converted). On PostgreSQL the value may be
+asyncpg's ``uuid.UUID`` subclass, which compares, hashes and serialises exactly
+like ``uuid.UUID``; converting every id would cost more than the rest of the
+row's validation (measured: ~2.7 us per value)."""
 
 SafeText = Annotated[str, AfterValidator(check_text)]
 """Text without NUL characters or lone surrogates."""
