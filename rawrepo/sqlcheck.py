@@ -6,17 +6,21 @@ described by the server (parameter and result types, and the nullability of
 result columns that come straight from a table); on MySQL and SQLite it runs
 inside a transaction that is always rolled back, with parameters bound to
 typed placeholder values (MySQL schema statements are not run, as MySQL would
-commit them). Then every query that a repository maps into a model is checked
-against its :class:`~rawrepo.contracts.QueryContract`.
+commit them). Then every query a repository declares a
+:class:`~rawrepo.contracts.QueryContract` for is checked against it: its
+parameters are exactly the ones the repository passes, and its result columns
+cover the model's fields (with compatible types on PostgreSQL, and no NULLs for
+non-optional fields where the server says).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import importlib
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -25,7 +29,7 @@ from typing import Any
 from rawrepo.config import DIALECTS, Dialect
 from rawrepo.contracts import (
     QueryContract,
-    contract_for,
+    coerce_value,
     placeholder_values,
     registered_contracts,
     unwrap,
@@ -33,6 +37,7 @@ from rawrepo.contracts import (
 from rawrepo.database import Database
 from rawrepo.drivers.base import Column, QueryDescription
 from rawrepo.errors import (
+    ConfigurationError,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -40,11 +45,15 @@ from rawrepo.errors import (
     QueryNotFoundError,
     TransientError,
 )
-from rawrepo.queries import BUNDLED_SQL_DIR, Query, load_queries
+from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
 
 __all__ = [
+    "DEFAULT_MODULES",
+    "NULLABILITY_CHECKED",
+    "TYPES_CHECKED",
     "CheckReport",
     "QueryCheck",
+    "QueryFileInfo",
     "QueryInfo",
     "check_queries",
     "explain_query",
@@ -52,42 +61,109 @@ __all__ = [
     "load_contract_modules",
 ]
 
-DEFAULT_MODULES = ("rawrepo.repositories",)
+DEFAULT_MODULES: tuple[str, ...] = ("rawrepo.repositories",)
+"""Modules whose repositories' contracts ``check`` always verifies."""
+
+TYPES_CHECKED: frozenset[Dialect] = frozenset({"postgresql"})
+"""Dialects whose server reports result and parameter types that ``check`` compares."""
+
+NULLABILITY_CHECKED: frozenset[Dialect] = frozenset({"postgresql", "mysql"})
+"""Dialects whose server says whether a result column may be NULL (PostgreSQL: for
+columns taken straight from a table; MySQL: for every column). SQLite cannot tell."""
 
 
-def load_contract_modules(modules: Iterable[str] = ()) -> None:
-    """Import the modules whose repositories register query contracts."""
-    for module in (*DEFAULT_MODULES, *modules):
+def load_contract_modules(modules: Iterable[str] = ()) -> tuple[str, ...]:
+    """Import the modules whose repositories register query contracts; return all
+    of them (``DEFAULT_MODULES`` first)."""
+    names = tuple(dict.fromkeys((*DEFAULT_MODULES, *modules)))
+    for module in names:
         importlib.import_module(module)
+    return names
 
 
 def _dirs(sql_dirs: Sequence[str | Path]) -> list[Path]:
     return [BUNDLED_SQL_DIR, *(Path(d) for d in sql_dirs)]
 
 
-@dataclass(frozen=True)
-class QueryInfo:
-    """One query as ``rawrepo sql list`` shows it."""
+# -- list -----------------------------------------------------------------------------
 
-    name: str
-    files: dict[Dialect, str]
+
+@dataclass(frozen=True)
+class QueryFileInfo:
+    """The file one dialect resolves a query to."""
+
+    file: str
+    override: bool
+    """True for a ``<name>.<dialect>.sql`` file."""
     description: str
     params: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    """One query as ``rawrepo sql list`` shows it.
+
+    ``description`` and ``params`` are those of the generic file (or of the only
+    dialect asked for); ``dialects`` has each dialect's resolved file.
+    """
+
+    name: str
+    description: str
+    params: tuple[str, ...]
+    dialects: dict[Dialect, QueryFileInfo]
+
+    @property
+    def files(self) -> dict[Dialect, str]:
+        """The resolved file of each dialect."""
+        return {d: info.file for d, info in self.dialects.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: name, description, params, files, overrides, dialects (and, for
+        one dialect, its ``dialect`` and ``file``)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "params": list(self.params),
+            "files": self.files,
+            "overrides": [d for d, info in self.dialects.items() if info.override],
+            "dialects": {
+                d: {
+                    "file": i.file,
+                    "override": i.override,
+                    "description": i.description,
+                    "params": list(i.params),
+                }
+                for d, i in self.dialects.items()
+            },
+        }
+        if len(self.dialects) == 1:
+            ((dialect, info),) = self.dialects.items()
+            data["dialect"] = dialect
+            data["file"] = info.file
+        return data
 
 
 def list_queries(
     sql_dirs: Sequence[str | Path] = (), dialect: Dialect | None = None
 ) -> list[QueryInfo]:
-    """Every query with the file each dialect resolves to, its description and parameters."""
+    """Every query with the file each dialect (or ``dialect``) resolves to, its
+    description and its parameters, sorted by name."""
     dialects = [dialect] if dialect else list(DIALECTS)
     loaded = {d: load_queries(_dirs(sql_dirs), d) for d in dialects}
-    names = sorted({name for qs in loaded.values() for name in qs})
     infos = []
-    for name in names:
-        files = {d: str(loaded[d][name].path) for d in dialects if name in loaded[d]}
-        first = next(loaded[d][name] for d in dialects if name in loaded[d])
-        infos.append(QueryInfo(name, files, first.description, first.params))
+    for name in sorted({name for qs in loaded.values() for name in qs}):
+        per: dict[Dialect, QueryFileInfo] = {}
+        for d in dialects:
+            if name in loaded[d]:
+                q = loaded[d][name]
+                override = q.path.name.endswith(f".{d}.sql")
+                per[d] = QueryFileInfo(str(q.path), override, q.description, q.params)
+        main = next((i for i in per.values() if not i.override), next(iter(per.values())))
+        infos.append(QueryInfo(name, main.description, main.params, per))
     return infos
+
+
+# -- check ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -98,17 +174,45 @@ class QueryCheck:
     path: str
     problems: list[str] = field(default_factory=list)
     position: int | None = None
+    """The server's 1-based character position in the statement sent (the file
+    without its leading comment lines), where it gives one."""
+    line: int | None = None
+    """The file's line that ``position`` falls on."""
     note: str | None = None
+    models: list[str] = field(default_factory=list)
+    """The models whose fields the result was checked against."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "position": self.position,
+            "line": self.line,
+            "note": self.note,
+            "models": list(self.models),
+        }
+
+    def line_text(self) -> str:
+        """``ok    name`` or ``FAIL  name: <file>: <problems> (position N)``."""
+        if self.ok:
+            return f"ok    {self.name}" + (f"  ({self.note})" if self.note else "")
+        where = f" (position {self.position})" if self.position else ""
+        return f"FAIL  {self.name}: {self.path}: {'; '.join(self.problems)}{where}"
+
 
 @dataclass
 class CheckReport:
-    dialect: str
+    """Every query's outcome on one database."""
+
+    dialect: Dialect
     url: str
+    """The database URL, password masked."""
     queries: list[QueryCheck]
 
     @property
@@ -119,18 +223,60 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.failed
 
+    def result(self, name: str) -> QueryCheck:
+        """The outcome for one query name (KeyError if it was not checked)."""
+        for q in self.queries:
+            if q.name == name:
+                return q
+        raise KeyError(name)
+
+    def summary(self) -> str:
+        """``27 queries checked on postgresql: 26 ok, 1 failed``."""
+        total, failed = len(self.queries), len(self.failed)
+        return f"{total} queries checked on {self.dialect}: {total - failed} ok, {failed} failed"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "dialect": self.dialect,
             "url": self.url,
             "ok": self.ok,
+            "checks": {
+                "types": self.dialect in TYPES_CHECKED,
+                "nullability": self.dialect in NULLABILITY_CHECKED,
+            },
             "summary": {
                 "total": len(self.queries),
                 "ok": len(self.queries) - len(self.failed),
                 "failed": len(self.failed),
             },
-            "queries": [{**asdict(q), "ok": q.ok} for q in self.queries],
+            "queries": [q.to_dict() for q in self.queries],
         }
+
+
+def _contracts_by_name(
+    contracts: Iterable[QueryContract] | None, modules: Collection[str]
+) -> dict[str, list[QueryContract]]:
+    if contracts is None:
+        return registered_contracts(modules)
+    grouped: dict[str, list[QueryContract]] = {}
+    for contract in contracts:
+        known = grouped.setdefault(contract.name, [])
+        if contract not in known:
+            known.append(contract)
+    return grouped
+
+
+def _database(url: str | None, sql_dirs: Sequence[str | Path]) -> Database:
+    db = Database(url, pool_size=1, max_overflow=0, sql_dir=list(sql_dirs))
+    path = db.settings.sqlite_path()
+    if path is not None and not path.is_file():
+        # Connecting would create an empty database file.
+        raise ConfigurationError(
+            f"SQLite database {path} does not exist",
+            variable="DATABASE_URL",
+            hint="create it with: rawrepo migrate apply --url ...",
+        )
+    return db
 
 
 async def check_queries(
@@ -138,41 +284,116 @@ async def check_queries(
     *,
     sql_dirs: Sequence[str | Path] = (),
     modules: Iterable[str] = (),
+    contracts: Iterable[QueryContract] | None = None,
 ) -> CheckReport:
-    """Check every query of the URL's dialect against the live database."""
-    load_contract_modules(modules)
-    db = Database(url, pool_size=1, max_overflow=0)
-    queries = load_queries(_dirs(sql_dirs), db.dialect)
-    contracts = registered_contracts()
-    items: list[tuple[Query, dict[str, Any]]] = []
-    for name in sorted(queries):
-        query = queries[name]
-        items.append((query, placeholder_values(query.params, contract_for(name))))
-    described = await db.driver.describe([(q, q.bind(args)) for q, args in items])
-    results = []
-    for (query, _), outcome in zip(items, described, strict=True):
-        result = QueryCheck(query.name, str(query.path))
-        if isinstance(outcome, IntegrityError | DataError | TransientError):
-            # The statement compiled and ran; the placeholder values broke a rule.
-            result.note = "ran with placeholder values; result columns not described"
-        elif isinstance(outcome, DatabaseError):
-            result.problems.append(f"{query.path}: {outcome.message}")
-            result.position = outcome.position
-        else:
-            result.note = outcome.note
-            for contract in contracts.get(query.name, []):
-                result.problems.extend(_contract_problems(query, contract, outcome, db.dialect))
-        results.append(result)
-    for name in sorted(set(contracts) - set(queries)):
+    """Check every query of the URL's dialect against the live (migrated) database,
+    changing no data.
+
+    ``sql_dirs`` add folders of queries over the bundled ones (later ones win).
+    The contracts checked are ``contracts`` if given, else those registered by
+    repositories in :data:`DEFAULT_MODULES` and ``modules`` (imported first).
+    """
+    loaded_modules = load_contract_modules(modules)
+    by_name = _contracts_by_name(contracts, loaded_modules)
+    db = _database(url, sql_dirs)
+    queries = load_queries(db.sql_dirs, db.dialect)
+    chosen = [queries[name] for name in sorted(queries)]
+    args = []
+    for query in chosen:
+        contract = (by_name.get(query.name) or [None])[0]
+        args.append(query.bind(placeholder_values(query.params, contract)))
+    described = await db.driver.describe(list(zip(chosen, args, strict=True)))
+    results = [
+        _check_one(query, outcome, by_name.get(query.name, []), db.dialect)
+        for query, outcome in zip(chosen, described, strict=True)
+    ]
+    for name in sorted(set(by_name) - set(queries)):
         missing = QueryCheck(name, str(queries.expected_path(name)))
         missing.problems.append(
-            f"{queries.expected_path(name)}: a repository needs query {name!r}, but no file"
-            f" defines it for {db.dialect}"
+            f"a repository runs query {name!r}, but no file defines it for {db.dialect}"
         )
         results.append(missing)
+    results.sort(key=lambda r: r.name)
     return CheckReport(db.dialect, str(db.url), results)
 
 
+def _check_one(
+    query: Query,
+    outcome: QueryDescription | DatabaseError,
+    contracts: Sequence[QueryContract],
+    dialect: Dialect,
+) -> QueryCheck:
+    result = QueryCheck(query.name, str(query.path))
+    described: QueryDescription | None = None
+    if isinstance(outcome, IntegrityError | DataError | TransientError):
+        # The server compiled and ran the statement; the placeholder values broke a rule.
+        result.note = (
+            f"ran with placeholder values, which the database refused"
+            f" ({_message(outcome, query)}); result columns not checked"
+        )
+    elif isinstance(outcome, DatabaseError):
+        result.problems.append(_message(outcome, query))
+        result.position = outcome.position
+        result.line = _line_of(query, outcome.position)
+        return result
+    else:
+        described = outcome
+        result.note = outcome.note
+    for contract in contracts:
+        result.problems.extend(_param_problems(query, contract, described, dialect))
+        if contract.model is not None:
+            result.models.append(contract.model.__name__)
+            if described is not None and not (described.note and not described.columns):
+                result.problems.extend(_column_problems(contract, described, dialect))
+    return result
+
+
+def _message(error: DatabaseError, query: Query) -> str:
+    text = error.message.removesuffix(f" [query {query.name}]")
+    return f"{text} (hint: {error.hint})" if error.hint else text
+
+
+def _line_of(query: Query, position: int | None) -> int | None:
+    """The file line of a 1-based character position in the statement as sent."""
+    if not position:
+        return None
+    skipped = 0  # the leading comment and blank lines the loader strips
+    for line in query.source.split("\n"):
+        if line.strip() and not line.lstrip().startswith("--"):
+            break
+        skipped += 1
+    return skipped + query.sql.count("\n", 0, position - 1) + 1
+
+
+def _type_name(annotation: Any) -> str:
+    return str(getattr(annotation, "__name__", annotation))
+
+
+def _param_problems(
+    query: Query,
+    contract: QueryContract,
+    described: QueryDescription | None,
+    dialect: Dialect,
+) -> list[str]:
+    used = frozenset(query.params)
+    if used in contract.param_sets:
+        declared = contract.params_for(used) or {}
+        return _param_type_problems(query, declared, described, dialect)
+    closest = contract.params_closest_to(used)
+    passes = contract.describe_params()
+    problems = [
+        f"parameter :{name} is never passed by the repository (it passes: {passes})"
+        for name in query.params
+        if name not in closest
+    ]
+    problems += [
+        f"the repository passes :{name}, which the query does not use"
+        for name in sorted(closest - used)
+    ]
+    return problems
+
+
+# What a PostgreSQL type holds, as the Python types a model field or parameter may have.
 _PG_TYPES: dict[str, tuple[type, ...]] = {
     "uuid": (uuid.UUID,),
     "text": (str,),
@@ -194,121 +415,183 @@ _PG_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _accepts(column_type: str, annotation: Any) -> bool:
-    allowed = _PG_TYPES.get(column_type)
-    if allowed is None or not isinstance(annotation, type):
-        return True  # a type rawrepo does not know: nothing to say
-    if issubclass(annotation, Enum):
-        annotation = str if issubclass(annotation, str) else int
-    if annotation is int and bool in allowed:
+def _fits(pg_type: str, annotation: Any) -> bool:
+    """Whether values of ``annotation`` and of PostgreSQL ``pg_type`` are the same kind.
+    Types rawrepo does not know (and unions) pass: there is nothing to say."""
+    inner, _ = unwrap(annotation)
+    if pg_type.endswith("[]"):
+        args = getattr(inner, "__args__", None)
+        if getattr(inner, "__origin__", None) not in (list, tuple, set, frozenset) or not args:
+            return not isinstance(inner, type)
+        return _fits(pg_type[:-2], args[0])
+    allowed = _PG_TYPES.get(pg_type)
+    if allowed is None or not isinstance(inner, type):
+        return True
+    if issubclass(inner, Enum):
+        inner = str if issubclass(inner, str) else int if issubclass(inner, int) else inner
+    if issubclass(inner, bool) and bool not in allowed:
+        return False  # a bool is an int to Python, not to the database
+    if inner is int and bool in allowed:
         return False
-    return any(issubclass(annotation, a) or (a is int and annotation is float) for a in allowed)
+    return issubclass(inner, allowed)
 
 
-def _contract_problems(
-    query: Query, contract: QueryContract, described: QueryDescription, dialect: str
+def _param_type_problems(
+    query: Query,
+    declared: Mapping[str, Any],
+    described: QueryDescription | None,
+    dialect: Dialect,
 ) -> list[str]:
+    if dialect not in TYPES_CHECKED or described is None or described.parameter_types is None:
+        return []
     problems = []
-    declared, used = set(contract.params), set(query.params)
-    for name in sorted(used - declared):
-        problems.append(
-            f"{query.path}: parameter :{name} is never passed by the repository"
-            f" (it passes: {', '.join(sorted(declared)) or 'nothing'})"
-        )
-    for name in sorted(declared - used):
-        problems.append(
-            f"{query.path}: the repository passes :{name}, which the query does not use"
-        )
+    for name, pg_type in zip(query.params, described.parameter_types, strict=False):
+        kind = declared.get(name)
+        if kind is not None and not _fits(pg_type, kind):
+            problems.append(
+                f"parameter :{name} is {pg_type} to the database, but the repository"
+                f" passes {_type_name(unwrap(kind)[0])}"
+            )
+    return problems
+
+
+def _column_problems(
+    contract: QueryContract, described: QueryDescription, dialect: Dialect
+) -> list[str]:
     model = contract.model
-    if model is None or (not described.columns and described.note):
-        return problems
-    columns: dict[str, Column] = {c.name: c for c in described.columns}
+    if model is None:
+        return []
+    problems = []
+    columns: dict[str, Column] = {}
+    for column in described.columns:
+        if column.name in columns and column.name in model.model_fields:
+            problems.append(f"result has two columns named {column.name!r}")
+        columns.setdefault(column.name, column)
     for fname, info in model.model_fields.items():
         if fname in contract.exclude_fields:
             continue
         column = columns.get(fname)
         if column is None:
-            if info.is_required():
-                problems.append(
-                    f"{query.path}: result lacks column {fname!r} needed by field"
-                    f" {model.__name__}.{fname}"
-                )
+            problems.append(
+                f"result has no column {fname!r} for field {model.__name__}.{fname}"
+            )
             continue
         inner, optional = unwrap(info.annotation)
-        if dialect == "postgresql" and column.type and not _accepts(column.type, inner):
+        if dialect in TYPES_CHECKED and column.type and not _fits(column.type, inner):
             problems.append(
-                f"{query.path}: column {fname!r} is {column.type}, which does not fit"
-                f" field {model.__name__}.{fname} ({getattr(inner, '__name__', inner)})"
+                f"column {fname!r} is {column.type}, which does not fit field"
+                f" {model.__name__}.{fname} ({_type_name(inner)})"
             )
-        if column.nullable and not optional:
+        if dialect in NULLABILITY_CHECKED and column.nullable and not optional:
             problems.append(
-                f"{query.path}: column {fname!r} may be NULL but field"
-                f" {model.__name__}.{fname} is not optional"
+                f"column {fname!r} may be NULL, but field {model.__name__}.{fname}"
+                " is not optional"
             )
     return problems
 
 
-def coerce_param(name: str, text: str, contract: QueryContract | None) -> Any:
-    """Turn a ``--param key=value`` string into the declared type (or a guess)."""
-    from rawrepo.contracts import placeholder_value
+# -- explain --------------------------------------------------------------------------
 
-    sample = placeholder_value(name, contract.params.get(name) if contract else None)
-    try:
-        if text.lower() in ("null", "none"):
-            return None
-        if isinstance(sample, bool):
-            return text.lower() in ("1", "true", "yes", "on")
-        if isinstance(sample, int):
-            return int(text)
-        if isinstance(sample, float):
-            return float(text)
-        if isinstance(sample, uuid.UUID):
-            return uuid.UUID(text)
-        if isinstance(sample, dt.datetime):
-            value = dt.datetime.fromisoformat(text)
-            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        if isinstance(sample, list):
-            return [coerce_param(name, part, None) for part in text.split(",") if part]
-    except ValueError as exc:
-        raise QueryError(f"--param {name}={text!r}: {exc}", query=None) from None
-    return text
+_PY_TYPES: dict[str, Any] = {
+    "uuid": uuid.UUID,
+    "smallint": int,
+    "integer": int,
+    "bigint": int,
+    "numeric": Decimal,
+    "real": float,
+    "double precision": float,
+    "boolean": bool,
+    "timestamp with time zone": dt.datetime,
+    "timestamp without time zone": dt.datetime,
+    "date": dt.date,
+    "bytea": bytes,
+}
+
+
+def _python_type(server_type: str) -> Any:
+    if server_type.endswith("[]"):
+        return list[_python_type(server_type[:-2])]  # type: ignore[misc]
+    return _PY_TYPES.get(server_type, str)
+
+
+async def _server_param_types(db: Database, chosen: Sequence[Query]) -> list[dict[str, Any]]:
+    """Each query's parameter types as the server infers them (PostgreSQL only)."""
+    if db.dialect not in TYPES_CHECKED:
+        return [{} for _ in chosen]
+    described = await db.driver.describe([(q, ()) for q in chosen])
+    found = []
+    for query, outcome in zip(chosen, described, strict=True):
+        types = getattr(outcome, "parameter_types", None) or ()
+        found.append({n: _python_type(t) for n, t in zip(query.params, types, strict=False)})
+    return found
 
 
 async def explain_query(
     url: str | None,
     names: Sequence[str] | None,
     *,
-    params: dict[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
     sql_dirs: Sequence[str | Path] = (),
     modules: Iterable[str] = (),
 ) -> list[tuple[Query, list[str]]]:
-    """The database's plan for each named query (all of them when ``names`` is None).
-    ``params`` are given as text and converted to each parameter's declared type;
-    parameters not given get typed placeholder values."""
-    load_contract_modules(modules)
-    db = Database(url, pool_size=1, max_overflow=0, sql_dir=list(sql_dirs))
-    queries = load_queries(_dirs(sql_dirs), db.dialect)
-    given = params or {}
-    chosen = sorted(queries) if names is None else list(names)
-    for name in chosen:
+    """The database's plan for each named query (every query when ``names`` is None):
+    ``EXPLAIN`` on PostgreSQL and MySQL, ``EXPLAIN QUERY PLAN`` on SQLite, in a
+    transaction that is rolled back.
+
+    ``params`` are given as text and converted to each parameter's declared type (or
+    the server's, or a guess from the name); parameters not given get typed
+    placeholder values. An unknown query or parameter name raises QueryError.
+    """
+    loaded_modules = load_contract_modules(modules)
+    by_name = registered_contracts(loaded_modules)
+    db = _database(url, sql_dirs)
+    queries = load_queries(db.sql_dirs, db.dialect)
+    chosen = [queries[n] for n in sorted(queries)] if names is None else []
+    for name in names or ():
         if name not in queries:
-            raise QueryNotFoundError(f"no query named {name!r} for {db.dialect}", query=name)
+            raise _unknown_query(name, queries)
+        chosen.append(queries[name])
+    given = dict(params or {})
+    used = {p for q in chosen for p in q.params}
+    unknown = sorted(set(given) - used)
+    if unknown:
+        what = chosen[0].name if len(chosen) == 1 else "any query"
+        its = ", ".join(chosen[0].params) if len(chosen) == 1 else ""
+        raise QueryError(
+            f"{what} has no parameter {unknown[0]!r}"
+            + (f" (its parameters: {its or 'none'})" if len(chosen) == 1 else ""),
+            query=chosen[0].name if len(chosen) == 1 else None,
+        )
+    server_types = await _server_param_types(db, chosen)
+    bound = []
+    for query, guesses in zip(chosen, server_types, strict=True):
+        contract = (by_name.get(query.name) or [None])[0]
+        values = placeholder_values(query.params, contract, guesses)
+        declared = contract.param_types() if contract is not None else {}
+        for key, text in given.items():
+            if key in values:
+                try:
+                    values[key] = coerce_value(key, text, declared.get(key, guesses.get(key)))
+                except ValueError as exc:
+                    raise QueryError(f"{query.name}: {exc}", query=query.name) from None
+        bound.append((query, query.bind(values)))
+    conn = await db.driver.connect(db.connect_timeout)
     plans = []
-    async with db.create_session() as session:
-        for name in chosen:
-            query = queries[name]
-            contract = contract_for(name)
-            values = placeholder_values(query.params, contract)
-            for key, text in given.items():
-                if key in values:
-                    values[key] = coerce_param(key, text, contract)
-            unknown = sorted(set(given) - set(query.params)) if names is not None else []
-            if unknown:
-                raise QueryError(
-                    f"query {name} has no parameter {unknown[0]!r}"
-                    f" (its parameters: {', '.join(query.params) or 'none'})",
-                    query=name,
-                )
-            plans.append((query, await session.connection.explain(query, query.bind(values))))
-    await db.disconnect()
+    try:
+        await conn.begin()
+        try:
+            for query, args in bound:
+                plans.append((query, await conn.explain(query, args)))
+        finally:
+            await conn.rollback()
+    finally:
+        await conn.close()
     return plans
+
+
+def _unknown_query(name: str, queries: QuerySet) -> QueryNotFoundError:
+    close = difflib.get_close_matches(name, list(queries), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else "rawrepo sql list shows them all"
+    return QueryNotFoundError(
+        f"no query named {name!r} for {queries.dialect}", query=name, hint=hint
+    )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,6 +57,48 @@ async def names(db: Database) -> list[str]:
 
 
 # --- transactions ----------------------------------------------------------------------
+
+
+async def test_a_session_starts_its_transaction_at_its_first_write(db: Database) -> None:
+    async with db.create_session() as session:
+        assert await session.fetch_all("items.list_items") == []
+        assert not session.in_transaction
+        await session.execute("items.insert_item", **item(1, "one"))
+        assert session.in_transaction
+        assert await session.fetch_value("items.count_items") == 1
+    assert await names(db) == ["one"]
+
+
+async def test_a_write_after_reads_still_rolls_back_as_one_transaction(db: Database) -> None:
+    with pytest.raises(Boom):
+        async with db.create_session() as session:
+            await session.fetch_all("items.list_items")
+            await session.execute("items.insert_item", **item(1, "one"))
+            await session.execute("items.insert_item", **item(2, "two"))
+            raise Boom
+    assert await names(db) == []
+
+
+async def test_read_only_sessions_run_while_another_session_holds_a_write_transaction(
+    items_url: str,
+) -> None:
+    # Reads take no transaction and, on SQLite, not the single-writer lock either.
+    async with Database(items_url, sql_dir=SQL_DIR, pool_size=3, pool_timeout=5) as db:
+        async with db.create_session() as writer:
+            await writer.execute("items.insert_item", **item(7, "pending"))
+            for _ in range(2):
+                async with asyncio.timeout(2), db.create_session() as reader:
+                    assert await reader.fetch_value("items.item_name", id=7) is None
+                    assert not reader.in_transaction
+            await writer.execute("items.delete_items")
+
+
+async def test_begin_starts_the_transaction_before_any_write(db: Database) -> None:
+    async with db.create_session() as session:
+        await session.begin()
+        assert session.in_transaction
+        await session.begin()  # idempotent
+        assert await session.fetch_all("items.list_items") == []
 
 
 async def test_session_commits_on_normal_exit(db: Database) -> None:
