@@ -472,9 +472,7 @@ def _column_problems(
             continue
         column = columns.get(fname)
         if column is None:
-            problems.append(
-                f"result has no column {fname!r} for field {model.__name__}.{fname}"
-            )
+            problems.append(f"result has no column {fname!r} for field {model.__name__}.{fname}")
             continue
         inner, optional = unwrap(info.annotation)
         if dialect in TYPES_CHECKED and column.type and not _fits(column.type, inner):
@@ -484,8 +482,7 @@ def _column_problems(
             )
         if dialect in NULLABILITY_CHECKED and column.nullable and not optional:
             problems.append(
-                f"column {fname!r} may be NULL, but field {model.__name__}.{fname}"
-                " is not optional"
+                f"column {fname!r} may be NULL, but field {model.__name__}.{fname} is not optional"
             )
     return problems
 

@@ -5,16 +5,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from typing import Any
 
 from rawrepo import sqlcheck
+from rawrepo.config import DIALECTS
 
 __all__ = ["add_parser"]
 
+_DESCRIPTION = """\
+Every query the application runs is one file:
+  sql/<area>/<name>.sql             (all dialects)
+  sql/<area>/<name>.<dialect>.sql   (an override for postgresql, mysql or sqlite)
+Parameters are written :name; the file's leading -- lines are its description.
+
+examples:
+  rawrepo sql list --dialect postgresql
+  rawrepo sql check --url postgresql://app@db.example/app
+  rawrepo sql explain tasks.get_by_user --param user_id=0b6f...  --param limit=20
+  rawrepo sql explain --all --url mysql://root@127.0.0.1/app
+"""
+
 _URL_HELP = "database URL in the application's form (default: $DATABASE_URL)"
-_DIR_HELP = "an extra folder of queries (repeatable; later folders win for a name)"
+_DIR_HELP = "a folder of queries over the bundled ones (repeatable; later folders win)"
 _IMPORT_HELP = "import MODULE first, so its repositories register their query contracts"
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,32 +42,34 @@ def add_parser(subparsers: Any) -> None:
     sql = subparsers.add_parser(
         "sql",
         help="list, check and explain the queries in sql/",
-        description="Every query the application runs is a file under sql/. List them,"
-        " check them against a live migrated database, or print their plans.",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = sql.add_subparsers(dest="sql_command", metavar="COMMAND", required=True)
+    commands = sql.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     p = commands.add_parser(
         "list",
         help="every query: name, file per dialect, description, parameters",
         description="List every query with the file each dialect resolves to"
         " (<area>/<name>.<dialect>.sql wins over <area>/<name>.sql), its description"
-        " (the file's leading -- lines) and its :parameters.",
+        " (the file's leading -- lines) and its :parameters. Needs no database.",
     )
-    p.add_argument("--dialect", choices=["postgresql", "mysql", "sqlite"])
+    p.add_argument("--dialect", choices=DIALECTS, help="only this dialect's files")
     p.add_argument("--sql-dir", action="append", default=[], metavar="PATH", help=_DIR_HELP)
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser(
         "check",
-        help="prepare every query on a live database and check the repositories' contracts",
+        help="check every query on a live database, and the repositories' contracts",
         description="Check every query of the URL's dialect against a migrated live"
         " database, changing no data: PostgreSQL prepares and describes each statement;"
-        " MySQL and SQLite run it in a transaction that is always rolled back. Then the"
-        " result columns of each query a repository maps into a model must cover the"
-        " model's fields (types and NULLs too, on PostgreSQL), and every :parameter must"
-        " be one the repository passes. Exit status 1 on any failure.",
+        " MySQL and SQLite run it with typed placeholder values in a transaction that is"
+        " always rolled back (MySQL schema statements are not run). Then the result"
+        " columns of each query a repository maps into a model must cover the model's"
+        " fields (types too on PostgreSQL; NULLs on PostgreSQL and MySQL), and its"
+        " :parameters must be exactly the ones the repository passes."
+        " Prints one line per query and a summary; exit status 1 on any failure.",
     )
     p.add_argument("--url", help=_URL_HELP)
     p.add_argument("--sql-dir", action="append", default=[], metavar="PATH", help=_DIR_HELP)
@@ -58,15 +80,18 @@ def add_parser(subparsers: Any) -> None:
 
     p = commands.add_parser(
         "explain",
-        help="print the database's plan for a query (or --all)",
-        description="Print the plan: EXPLAIN on PostgreSQL and MySQL, EXPLAIN QUERY PLAN"
-        " on SQLite. Parameters not given with --param get typed placeholder values.",
+        help="print the database's plan for a query (or every query with --all)",
+        description="Print the database's plan: EXPLAIN on PostgreSQL and MySQL,"
+        " EXPLAIN QUERY PLAN on SQLite (nothing is executed). --param values are"
+        " converted to the parameter's type (comma-separated for lists, 'null' for"
+        " NULL); parameters not given get typed placeholder values.",
     )
-    p.add_argument("name", nargs="?", help="the query, e.g. tasks.search_by_title")
-    p.add_argument("--all", action="store_true", help="print every query's plan")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", help="the query, e.g. tasks.search_by_title")
+    which.add_argument("--all", action="store_true", help="print every query's plan")
     p.add_argument("--url", help=_URL_HELP)
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a parameter value (repeatable)")  # fmt: skip
+    p.add_argument("--param", action="append", default=[], type=_key_value,
+                   metavar="KEY=VALUE", help="a parameter value (repeatable)")  # fmt: skip
     p.add_argument("--sql-dir", action="append", default=[], metavar="PATH", help=_DIR_HELP)
     p.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
                    help=_IMPORT_HELP)  # fmt: skip
@@ -74,63 +99,56 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``rawrepo sql list``."""
     infos = sqlcheck.list_queries(args.sql_dir, args.dialect)
     if args.json:
-        print(json.dumps([vars(i) for i in infos], indent=2, default=list))
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
+    width = max(len(d) for d in DIALECTS)
     for info in infos:
         params = ", ".join(f":{p}" for p in info.params) or "no parameters"
         print(f"{info.name}  ({params})")
         if info.description:
             print(f"    {info.description}")
-        for dialect, path in info.files.items():
-            print(f"    {dialect}: {path}")
+        for dialect, file in info.dialects.items():
+            extra = ["override"] if file.override else []
+            if file.params != info.params:
+                extra.append(", ".join(f":{p}" for p in file.params) or "no parameters")
+            tail = f"  ({'; '.join(extra)})" if extra else ""
+            print(f"    {dialect:<{width}}  {file.file}{tail}")
     print(f"{len(infos)} queries")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """``rawrepo sql check``."""
     report = asyncio.run(
         sqlcheck.check_queries(args.url, sql_dirs=args.sql_dir, modules=args.modules)
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
-        return 0 if report.ok else 1
-    for result in report.queries:
-        if result.ok:
-            note = f"  ({result.note})" if result.note else ""
-            print(f"ok    {result.name}{note}")
-        else:
-            where = f" (position {result.position})" if result.position else ""
-            print(f"FAIL  {result.name}: {'; '.join(result.problems)}{where}")
-    total, failed = len(report.queries), len(report.failed)
-    print(f"{total} queries checked on {report.dialect}: {total - failed} ok, {failed} failed")
+    else:
+        for result in report.queries:
+            print(result.line_text())
+        print(report.summary())
     return 0 if report.ok else 1
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    if bool(args.name) == bool(args.all):
-        print("error: give a query NAME or --all", file=sys.stderr)
-        return 2
-    params: dict[str, str] = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"error: --param {item!r} is not KEY=VALUE", file=sys.stderr)
-            return 2
-        params[key] = value
+    """``rawrepo sql explain``."""
     plans = asyncio.run(
         sqlcheck.explain_query(
             args.url,
             None if args.all else [args.name],
-            params=params,
+            params=dict(args.param),
             sql_dirs=args.sql_dir,
             modules=args.modules,
         )
     )
-    for query, lines in plans:
+    for i, (query, lines) in enumerate(plans):
+        if i:
+            print()
         print(f"-- {query.name} ({query.path})")
         for line in lines:
             print(line)
-        print()
     return 0
