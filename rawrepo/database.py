@@ -7,7 +7,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +97,7 @@ class Session:
         "_queries",
         "_reused",
         "_savepoints",
+        "_streams",
     )
 
     def __init__(
@@ -103,6 +112,7 @@ class Session:
         self._busy = False
         self._begun = False
         self._savepoints = 0
+        self._streams: list[AsyncGenerator[list[Row], None]] = []
 
     @property
     def dialect(self) -> Dialect:
@@ -159,6 +169,8 @@ class Session:
     async def _run(self, op: str, q: Query, args: Any) -> Any:
         if not self._active:
             self._ensure_active()
+        if self._streams:
+            await self._close_streams()  # another query ends an unfinished stream
         if q.is_write and not self._begun:
             await self.begin()
         echo = self._db.echo
@@ -218,6 +230,54 @@ class Session:
         count: int = await self._run("execute_many", q, [q.bind(r) for r in rows])
         return count
 
+    async def stream_batches(
+        self, query: Query | str, /, *, batch_size: int = 1000, **params: Any
+    ) -> AsyncGenerator[list[Row], None]:
+        """The query's rows in lists of at most ``batch_size``, read from the server as
+        you consume them (a server-side cursor on PostgreSQL and MySQL), so memory
+        stays bounded however many rows there are. The session's transaction starts
+        first (PostgreSQL cursors need one), and the stream reads one snapshot on
+        PostgreSQL and SQLite. Run no other query in the session until the stream is
+        exhausted: another query, or leaving the session, closes an unfinished one."""
+        q = self._queries[query] if isinstance(query, str) else query
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        args = q.bind(params)
+        await self.begin()
+        stream = self._conn.stream(q, args, batch_size)
+        self._streams.append(stream)
+        try:
+            while True:
+                self._busy = True
+                try:
+                    batch = await anext(stream)
+                except StopAsyncIteration:
+                    self._busy = False
+                    return
+                except Exception:
+                    self._busy = False
+                    raise
+                self._busy = False
+                yield batch
+        finally:
+            if stream in self._streams:
+                self._streams.remove(stream)
+            await stream.aclose()
+
+    async def stream(
+        self, query: Query | str, /, *, batch_size: int = 1000, **params: Any
+    ) -> AsyncIterator[Row]:
+        """The query's rows one by one, fetched ``batch_size`` at a time with bounded
+        memory; see :meth:`stream_batches`."""
+        async for batch in self.stream_batches(query, batch_size=batch_size, **params):
+            for row in batch:
+                yield row
+
+    async def _close_streams(self) -> None:
+        for stream in list(self._streams):
+            await stream.aclose()
+        self._streams.clear()
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Session]:
         """A nested scope: an exception inside rolls back only the scope's changes
@@ -268,6 +328,12 @@ class _SessionContext:
             return
         session._active = False
         pool, conn = session._pool, session._conn
+        if session._streams and not session._busy:
+            try:
+                await session._close_streams()
+            except BaseException:
+                await _abandon(pool, conn)
+                raise
         if exc_type is None:
             if session._begun:
                 try:

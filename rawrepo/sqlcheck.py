@@ -300,7 +300,7 @@ async def check_queries(
     chosen = [queries[name] for name in sorted(queries)]
     args = []
     for query in chosen:
-        contract = (by_name.get(query.name) or [None])[0]
+        contract = _first(by_name, query.name)
         args.append(query.bind(placeholder_values(query.params, contract)))
     described = await db.driver.describe(list(zip(chosen, args, strict=True)))
     results = [
@@ -315,6 +315,11 @@ async def check_queries(
         results.append(missing)
     results.sort(key=lambda r: r.name)
     return CheckReport(db.dialect, str(db.url), results)
+
+
+def _first(by_name: Mapping[str, Sequence[QueryContract]], name: str) -> QueryContract | None:
+    found = by_name.get(name)
+    return found[0] if found else None
 
 
 def _check_one(
@@ -463,10 +468,11 @@ def _column_problems(
         return []
     problems = []
     columns: dict[str, Column] = {}
-    for column in described.columns:
-        if column.name in columns and column.name in model.model_fields:
-            problems.append(f"result has two columns named {column.name!r}")
-        columns.setdefault(column.name, column)
+    for described_column in described.columns:
+        name = described_column.name
+        if name in columns and name in model.model_fields:
+            problems.append(f"result has two columns named {name!r}")
+        columns.setdefault(name, described_column)
     for fname, info in model.model_fields.items():
         if fname in contract.exclude_fields:
             continue
@@ -562,7 +568,7 @@ async def explain_query(
     server_types = await _server_param_types(db, chosen)
     bound = []
     for query, guesses in zip(chosen, server_types, strict=True):
-        contract = (by_name.get(query.name) or [None])[0]
+        contract = _first(by_name, query.name)
         values = placeholder_values(query.params, contract, guesses)
         declared = contract.param_types() if contract is not None else {}
         for key, text in given.items():

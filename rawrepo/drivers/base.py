@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -113,6 +113,12 @@ class Connection(Protocol):
         ...
 
     async def execute_many(self, query: Query, args: Sequence[Args]) -> int: ...
+
+    def stream(self, query: Query, args: Args, batch_size: int) -> AsyncGenerator[list[Row], None]:
+        """The result in batches of at most ``batch_size`` rows, read from the server as
+        they are consumed (PostgreSQL: a cursor, which needs an open transaction; MySQL:
+        an unbuffered result; SQLite: ``fetchmany``), so memory stays bounded."""
+        ...
 
     async def ping(self) -> None:
         """One round trip that proves the connection works."""

@@ -15,7 +15,7 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -132,6 +132,13 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
 class _QuietCursor(aiomysql.Cursor):  # type: ignore[misc]
     """A cursor that does not fetch server notes with an extra SHOW WARNINGS round trip
     (strict sql_mode turns the warnings that matter into errors)."""
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
+
+
+class _QuietStreamCursor(aiomysql.SSCursor):  # type: ignore[misc]
+    """An unbuffered (server-side) cursor without the SHOW WARNINGS round trip."""
 
     async def _show_warnings(self, conn: Any) -> None:
         return None
@@ -260,6 +267,28 @@ class MySQLConnection:
     async def fetch_value(self, query: Query, args: Args) -> Any:
         _, rows = await self._run(query, args)
         return rows[0][0] if rows else None
+
+    async def stream(
+        self, query: Query, args: Args, batch_size: int
+    ) -> AsyncGenerator[list[Row], None]:
+        try:
+            cur = await self._conn.cursor(_QuietStreamCursor)
+            await cur.execute(query.sql, _adapt_args(args))
+            names = [d[0] for d in cur.description] if cur.description else []
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        try:
+            while True:
+                try:
+                    rows = await cur.fetchmany(batch_size)
+                except Exception as exc:
+                    raise translate_error(exc, query) from exc
+                if not rows:
+                    return
+                yield [dict(zip(names, row, strict=True)) for row in rows]
+        finally:
+            with contextlib.suppress(Exception):  # reads what the caller left unread
+                await cur.close()
 
     async def execute(self, query: Query, args: Args) -> int:
         try:

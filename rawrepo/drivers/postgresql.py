@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -199,6 +199,22 @@ class PostgresConnection:
             return await self._conn.fetchval(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
+
+    async def stream(
+        self, query: Query, args: Args, batch_size: int
+    ) -> AsyncGenerator[list[Row], None]:
+        try:
+            cursor = await self._conn.cursor(query.sql, *args)
+        except Exception as exc:
+            raise translate_error(exc, query) from exc
+        while True:
+            try:
+                records = await cursor.fetch(batch_size)
+            except Exception as exc:
+                raise translate_error(exc, query) from exc
+            if not records:
+                return
+            yield [dict(r) for r in records]
 
     async def execute(self, query: Query, args: Args) -> int:
         try:

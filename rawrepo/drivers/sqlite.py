@@ -19,7 +19,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -223,6 +223,15 @@ def _after_begin(
     return fn(conn, sql, params)
 
 
+def _open_cursor(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> sqlite3.Cursor:
+    return conn.execute(sql, params)
+
+
+def _fetch_many(cur: sqlite3.Cursor, size: int) -> list[Row]:
+    names = [d[0] for d in cur.description] if cur.description else []
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchmany(size)]
+
+
 def _rollback_if_open(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.rollback()
@@ -398,6 +407,23 @@ class SQLiteConnection:
         if not args:
             return 0
         return await self._run(_execute_many, query, [_adapt_args(a) for a in args])
+
+    async def stream(
+        self, query: Query, args: Args, batch_size: int
+    ) -> AsyncGenerator[list[Row], None]:
+        cur = await self._run(_open_cursor, query, _adapt_args(args))
+        try:
+            while True:
+                try:
+                    rows = await self._call(_fetch_many, cur, batch_size)
+                except Exception as exc:
+                    raise translate_error(exc, query) from exc
+                if not rows:
+                    return
+                yield rows
+        finally:
+            with contextlib.suppress(Exception):
+                await self._call(sqlite3.Cursor.close, cur)
 
     async def ping(self) -> None:
         await self._plumbing("SELECT 1")

@@ -1,0 +1,6 @@
+-- test: :title is a parameter TaskRepository.get_by_user never passes.
+SELECT id, user_id, title, description, status, created_at, updated_at, completed_at
+FROM tasks
+WHERE user_id = :user_id AND title <> :title
+ORDER BY created_at, id
+LIMIT :limit OFFSET :offset;

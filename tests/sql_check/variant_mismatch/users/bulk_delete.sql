@@ -1,0 +1,3 @@
+-- test: neither form UserRepository.bulk_delete passes (:id per row, or :ids).
+DELETE FROM users
+WHERE id = :key;
