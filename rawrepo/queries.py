@@ -51,6 +51,10 @@ class Query:
     params: tuple[str, ...]
     is_write: bool
     _param_set: frozenset[str] = field(repr=False, default=frozenset())
+    custom_plan: bool = False
+    """``-- rawrepo: custom-plan``: on PostgreSQL, plan the statement for its actual
+    parameters on every call instead of reusing a cached generic plan (for queries
+    whose best plan depends on the values, like a trigram search)."""
 
     def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """Check ``values`` against the query's parameters and order them for the driver.
@@ -235,6 +239,7 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
         sql=sql,
         source=source,
         description=_description(source),
+        custom_plan="custom-plan" in _options(source, name=name, path=path),
         params=tuple(params),
         is_write=is_write,
         _param_set=frozenset(params),
@@ -251,15 +256,43 @@ def _without_leading_comments(sql: str) -> str:
     return "\n".join(lines[start:]).strip()
 
 
-def _description(source: str) -> str:
-    lines: list[str] = []
-    for raw in source.splitlines():
+_OPTION_PREFIX = "rawrepo:"
+_OPTIONS = frozenset({"custom-plan"})
+
+
+def _leading_comments(source: str) -> Iterator[tuple[int, str]]:
+    seen = False
+    for number, raw in enumerate(source.splitlines(), 1):
         stripped = raw.strip()
-        if not stripped and not lines:
+        if not stripped and not seen:
             continue
         if not stripped.startswith("--"):
-            break
-        lines.append(stripped[2:].strip())
+            return
+        seen = True
+        yield number, stripped[2:].strip()
+
+
+def _options(source: str, *, name: str, path: Path) -> set[str]:
+    """Options from leading ``-- rawrepo: option ...`` lines; unknown ones are errors."""
+    found: set[str] = set()
+    for number, text in _leading_comments(source):
+        if not text.startswith(_OPTION_PREFIX):
+            continue
+        for option in text[len(_OPTION_PREFIX) :].split():
+            if option not in _OPTIONS:
+                raise QueryLoadError(
+                    f"{path}:{number}: unknown rawrepo option {option!r}"
+                    f" (known: {', '.join(sorted(_OPTIONS))})",
+                    query=name,
+                    path=str(path),
+                    line=number,
+                )
+            found.add(option)
+    return found
+
+
+def _description(source: str) -> str:
+    lines = [t for _, t in _leading_comments(source) if not t.startswith(_OPTION_PREFIX)]
     return " ".join(line for line in lines if line).strip()
 
 

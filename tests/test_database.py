@@ -83,14 +83,14 @@ async def test_read_only_sessions_run_while_another_session_holds_a_write_transa
     items_url: str,
 ) -> None:
     # Reads take no transaction and, on SQLite, not the single-writer lock either.
-    async with Database(items_url, sql_dir=SQL_DIR, pool_size=3, pool_timeout=5) as db:
-        async with db.create_session() as writer:
-            await writer.execute("items.insert_item", **item(7, "pending"))
-            for _ in range(2):
-                async with asyncio.timeout(2), db.create_session() as reader:
-                    assert await reader.fetch_value("items.item_name", id=7) is None
-                    assert not reader.in_transaction
-            await writer.execute("items.delete_items")
+    db = Database(items_url, sql_dir=SQL_DIR, pool_size=3, pool_timeout=5)
+    async with db, db.create_session() as writer:
+        await writer.execute("items.insert_item", **item(7, "pending"))
+        for _ in range(2):
+            async with asyncio.timeout(2), db.create_session() as reader:
+                assert await reader.fetch_value("items.item_name", id=7) is None
+                assert not reader.in_transaction
+        await writer.execute("items.delete_items")
 
 
 async def test_begin_starts_the_transaction_before_any_write(db: Database) -> None:

@@ -131,6 +131,20 @@ def test_leading_comment_lines_are_the_description() -> None:
     assert query.description == "Find a user. By id."
 
 
+def test_rawrepo_option_lines_set_options_and_are_not_description() -> None:
+    source = "-- Search.\n-- rawrepo: custom-plan\nSELECT 1\n"
+    query = parse_query(source, "postgresql", name="t.q", path=Path("t/q.sql"))
+    assert query.custom_plan is True
+    assert query.description == "Search."
+    plain = parse_query("-- Search.\nSELECT 1\n", "postgresql", name="t.q", path=Path("t/q.sql"))
+    assert plain.custom_plan is False
+
+
+def test_an_unknown_rawrepo_option_is_a_load_error_naming_file_and_line() -> None:
+    with pytest.raises(QueryLoadError, match=r"t/q\.sql:2: unknown rawrepo option 'fast'"):
+        parse_query("-- x\n-- rawrepo: fast\nSELECT 1", "sqlite", name="t.q", path=Path("t/q.sql"))
+
+
 def test_file_without_leading_comments_has_empty_description() -> None:
     query = parse_query("SELECT 1\n-- late\n", "sqlite", name="t.q", path=Path("t/q.sql"))
     assert query.description == ""

@@ -182,7 +182,12 @@ class PostgresConnection:
 
     async def fetch_all(self, query: Query, args: Args) -> list[Row]:
         try:
-            records = await self._conn.fetch(query.sql, *args)
+            if query.custom_plan:
+                # A statement prepared afresh is planned for these values (custom plan).
+                statement = await self._conn.prepare(query.sql)
+                records = await statement.fetch(*args)
+            else:
+                records = await self._conn.fetch(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
         return [dict(r) for r in records]
