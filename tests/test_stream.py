@@ -41,9 +41,7 @@ async def test_stream_batches_yields_every_row_in_batches_of_at_most_batch_size(
     async with db.session() as session:
         batches = [b async for b in session.stream_batches("items.list_items", batch_size=10)]
     assert [len(b) for b in batches] == [10] * 10 + [3]
-    assert [row["name"] for b in batches for row in b] == [
-        row["name"] for row in await _all(db)
-    ]
+    assert [row["name"] for b in batches for row in b] == [row["name"] for row in await _all(db)]
 
 
 async def test_stream_yields_rows_one_by_one(db: Database) -> None:
