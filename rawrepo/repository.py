@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -230,6 +230,15 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
             # (Query.bind still checks each row against the file).
             self._contract(query).check_call(rows[0])
         return await session.execute_many(query, rows)
+
+    async def _stream(
+        self, session: Session, query: str, batch_size: int, /, **params: Any
+    ) -> AsyncIterator[list[ModelT]]:
+        """Rows of ``query`` as lists of at most ``batch_size`` models, read through a
+        server-side cursor (see :meth:`Session.stream_batches`)."""
+        self._contract(query).check_call(params)
+        async for rows in session.stream_batches(query, batch_size=batch_size, **params):
+            yield self._to_models(rows)
 
     # -- mapping -----------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
@@ -62,6 +62,8 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
             Task,
         ),
         QueryContract("tasks.search_by_title", {"pattern": str, **PAGE}, Task),
+        QueryContract("tasks.stream_all", {}, Task),
+        QueryContract("tasks.stream_by_user", {"user_id": uuid.UUID}, Task),
         QueryContract(
             "tasks.set_status",
             {
@@ -145,6 +147,18 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         (Unicode-aware on every backend); ``%``, ``_`` and ``\\`` match themselves."""
         pattern = f"%{escape_like(check_text(search_term))}%"
         return await self._page(session, "tasks.search_by_title", skip, limit, pattern=pattern)
+
+    def stream_all(self, session: Session, *, batch_size: int = 1000) -> AsyncIterator[list[Task]]:
+        """Every task, oldest first, as lists of at most ``batch_size`` models, read
+        through a server-side cursor: memory stays bounded however many there are."""
+        return self._stream(session, "tasks.stream_all", batch_size)
+
+    def stream_by_user(
+        self, session: Session, user_id: uuid.UUID, *, batch_size: int = 1000
+    ) -> AsyncIterator[list[Task]]:
+        """Every task of one user, oldest first, in batches; see :meth:`stream_all`."""
+        uid = check_uuid(user_id, "user_id")
+        return self._stream(session, "tasks.stream_by_user", batch_size, user_id=uid)
 
     async def set_status(
         self,
