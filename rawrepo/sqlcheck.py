@@ -72,6 +72,10 @@ NULLABILITY_CHECKED: frozenset[Dialect] = frozenset({"postgresql", "mysql"})
 columns taken straight from a table; MySQL: for every column). SQLite cannot tell."""
 
 
+_RUNS_STATEMENTS: frozenset[Dialect] = frozenset({"mysql", "sqlite"})
+"""Dialects whose check runs each statement (PostgreSQL only prepares it)."""
+
+
 def load_contract_modules(modules: Iterable[str] = ()) -> tuple[str, ...]:
     """Import the modules whose repositories register query contracts; return all
     of them (``DEFAULT_MODULES`` first)."""
@@ -330,17 +334,19 @@ def _check_one(
 ) -> QueryCheck:
     result = QueryCheck(query.name, str(query.path))
     described: QueryDescription | None = None
-    if isinstance(outcome, IntegrityError | DataError | TransientError):
+    if dialect in _RUNS_STATEMENTS and isinstance(
+        outcome, IntegrityError | DataError | TransientError
+    ):
         # The server compiled and ran the statement; the placeholder values broke a rule.
         result.note = (
             f"ran with placeholder values, which the database refused"
             f" ({_message(outcome, query)}); result columns not checked"
         )
     elif isinstance(outcome, DatabaseError):
+        # The SQL itself is wrong; the parameters can still be held to the contract.
         result.problems.append(_message(outcome, query))
         result.position = outcome.position
         result.line = _line_of(query, outcome.position)
-        return result
     else:
         described = outcome
         result.note = outcome.note
@@ -350,6 +356,7 @@ def _check_one(
             result.models.append(contract.model.__name__)
             if described is not None and not (described.note and not described.columns):
                 result.problems.extend(_column_problems(contract, described, dialect))
+    result.problems = list(dict.fromkeys(result.problems))  # contracts alike say it once
     return result
 
 

@@ -36,6 +36,7 @@ ZERO = uuid.UUID(int=0)  # the placeholder value check binds to every UUID param
 # What the server can tell, per backend (see sqlcheck.TYPES_CHECKED / NULLABILITY_CHECKED).
 TYPES = {"postgresql": True, "mysql": False, "sqlite": False}
 NULLS = {"postgresql": True, "mysql": True, "sqlite": False}
+RUNS = {"postgresql": False, "mysql": True, "sqlite": True}  # check runs statements
 POSITION_LINE = {"postgresql": 2, "mysql": None, "sqlite": None}
 
 
@@ -149,6 +150,19 @@ async def test_a_misspelled_column_in_a_copy_of_sql_fails_naming_the_file(
     assert report.result("users.get_by_username").path.startswith(str(copy))
 
 
+async def test_a_query_the_database_rejects_is_still_held_to_its_contract(
+    migrated_database_url: str,
+) -> None:
+    report = await sqlcheck.check_queries(
+        migrated_database_url, sql_dirs=[SQL_CHECK / "error_and_param"]
+    )
+    failed = only_failure(report)
+    assert failed.name == "users.get_by_id"
+    database_message, *contract = failed.problems
+    assert "usernme" in database_message
+    assert contract == ["parameter :name is never passed by the repository (it passes: id)"]
+
+
 async def test_a_result_lacking_a_model_field_fails_naming_the_field(
     migrated_database_url: str,
 ) -> None:
@@ -258,7 +272,9 @@ async def test_contracts_of_repositories_outside_the_checked_modules_are_left_ou
     assert set(StrayRepository.contracts) <= {q.name for q in with_stray.failed}
 
 
-async def test_check_changes_no_data(rawrepo_databases: DatabaseFactory) -> None:
+async def test_check_changes_no_data(
+    rawrepo_databases: DatabaseFactory, rawrepo_backend: str
+) -> None:
     url = await rawrepo_databases.create("rawrepo_sqlcheck")
     await asyncio.to_thread(migrate.apply, url)
     users, tasks = UserRepository(), TaskRepository()
@@ -280,6 +296,8 @@ async def test_check_changes_no_data(rawrepo_databases: DatabaseFactory) -> None
         before = await snapshot(db)
     report = await sqlcheck.check_queries(url)
     assert report.ok, [q.line_text() for q in report.failed]
+    # MySQL and SQLite ran the INSERT (and rolled it back): the placeholder id was taken.
+    assert ("refused" in (report.result("users.create").note or "")) is RUNS[rawrepo_backend]
     async with Database(url) as db:
         after = await snapshot(db)
     assert after == before
