@@ -252,7 +252,7 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         """Every column of a new row: the input's fields, a new id, the timestamps and
         None for the other columns of the model. Subclasses may fill in more."""
         row: dict[str, Any] = dict.fromkeys(self.model.model_fields)
-        row.update(obj_in.model_dump())
+        row.update(obj_in.__dict__)  # the validated field values (model_dump copies deeper, slower)
         row.update(id=uuid.uuid4(), created_at=now, updated_at=now)
         return row
 
