@@ -34,7 +34,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -324,19 +324,9 @@ def apply(
     migrations = _read(_dialect_dir(migrations_dir, target.dialect))
     if target.dialect == "sqlite":
         Path(target.url.database or "").parent.mkdir(parents=True, exist_ok=True)
-    results: list[MigrationResult] = []
     with _backend(target) as backend, _locked(backend, target, lock_timeout):
         pending = _pending(backend.to_apply, migrations, target)
-        for migration in pending:
-            started = time.perf_counter()
-            try:
-                backend.apply_one(migration)
-            except Exception as exc:
-                raise _failed("applying", migration, target, exc) from exc
-            result = MigrationResult(migration.id, target.dialect, time.perf_counter() - started)
-            results.append(result)
-            if on_applied is not None:
-                on_applied(result)
+        results = _run_each("applying", pending, target, backend.apply_one, on_applied)
         if results and pending.post_apply:
             for hook in pending.post_apply:
                 try:
@@ -366,21 +356,32 @@ def rollback(
     migrations = _read(_dialect_dir(migrations_dir, target.dialect))
     if _sqlite_missing(target):
         return []
-    results: list[MigrationResult] = []
     with _backend(target) as backend, _locked(backend, target, lock_timeout):
         chosen = list(_pending(backend.to_rollback, migrations, target))
         if count is not None:
             chosen = chosen[:count]
-        for migration in chosen:
-            started = time.perf_counter()
-            try:
-                backend.rollback_one(migration)
-            except Exception as exc:
-                raise _failed("rolling back", migration, target, exc) from exc
-            result = MigrationResult(migration.id, target.dialect, time.perf_counter() - started)
-            results.append(result)
-            if on_rolled_back is not None:
-                on_rolled_back(result)
+        return _run_each("rolling back", chosen, target, backend.rollback_one, on_rolled_back)
+
+
+def _run_each(
+    verb: str,
+    migrations: Iterable[Any],
+    target: _Target,
+    step: Callable[[Any], None],
+    report: Callable[[MigrationResult], None] | None,
+) -> list[MigrationResult]:
+    """Run ``step`` on each migration in order, timing it; a failure names the file."""
+    results: list[MigrationResult] = []
+    for migration in migrations:
+        started = time.perf_counter()
+        try:
+            step(migration)
+        except Exception as exc:
+            raise _failed(verb, migration, target, exc) from exc
+        result = MigrationResult(migration.id, target.dialect, time.perf_counter() - started)
+        results.append(result)
+        if report is not None:
+            report(result)
     return results
 
 

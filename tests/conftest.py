@@ -1,3 +1,24 @@
 """Shared fixtures: the real-database fixtures come from rawrepo's own pytest plugin."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest_asyncio
+
+from rawrepo import Database
+from rawrepo.testing import DatabaseFactory
+
 pytest_plugins = ["rawrepo.testing", "tests.domain_fixtures"]
+
+CORE_SQL_DIR = Path(__file__).parent / "sql_core"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def items_url(rawrepo_databases: DatabaseFactory) -> str:
+    """A fresh database (per test module and backend) with the core_items test table."""
+    url = await rawrepo_databases.create()
+    async with Database(url, sql_dir=CORE_SQL_DIR) as db, db.session() as session:
+        await session.execute("items.create_parents")
+        await session.execute("items.create_items")
+    return url

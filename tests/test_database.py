@@ -18,7 +18,6 @@ from rawrepo import (
     UniqueViolation,
     get_async_db_connection,
 )
-from rawrepo.testing import DatabaseFactory
 
 SQL_DIR = Path(__file__).parent / "sql_core"
 
@@ -29,16 +28,6 @@ class Boom(Exception):
 
 def item(id: int, name: str, qty: int = 0, parent_id: int | None = None) -> dict[str, object]:
     return {"id": id, "parent_id": parent_id, "name": name, "qty": qty}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def items_url(rawrepo_databases: DatabaseFactory) -> str:
-    """A fresh database with the core_items test table."""
-    url = await rawrepo_databases.create()
-    async with Database(url, sql_dir=SQL_DIR) as db, db.session() as session:
-        await session.execute("items.create_parents")
-        await session.execute("items.create_items")
-    return url
 
 
 @pytest_asyncio.fixture(loop_scope="session")

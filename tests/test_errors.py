@@ -23,22 +23,11 @@ from rawrepo import (
     RawRepoError,
     UniqueViolation,
 )
-from rawrepo.testing import DatabaseFactory
 
 SQL_DIR = Path(__file__).parent / "sql_core"
 
 # The package whose exception each backend's driver raises (it must only be a __cause__).
 DRIVER_PACKAGE = {"postgresql": "asyncpg", "mysql": "pymysql", "sqlite": "sqlite3"}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def items_url(rawrepo_databases: DatabaseFactory) -> str:
-    """A fresh database with the core_items test table."""
-    url = await rawrepo_databases.create()
-    async with Database(url, sql_dir=SQL_DIR) as db, db.session() as session:
-        await session.execute("items.create_parents")
-        await session.execute("items.create_items")
-    return url
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -20,7 +20,6 @@ from rawrepo import (
 )
 from rawrepo.config import Dialect
 from rawrepo.queries import parse_query
-from rawrepo.testing import DatabaseFactory
 
 SQL_DIR = Path(__file__).parent / "sql_core"
 DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite")
@@ -271,16 +270,6 @@ def test_unexpected_parameter_raises_naming_the_query_and_the_parameter() -> Non
 
 
 # --- against the real backends ---------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def items_url(rawrepo_databases: DatabaseFactory) -> str:
-    """A fresh database with the core_items test table."""
-    url = await rawrepo_databases.create()
-    async with Database(url, sql_dir=SQL_DIR) as db, db.session() as session:
-        await session.execute("items.create_parents")
-        await session.execute("items.create_items")
-    return url
 
 
 @pytest_asyncio.fixture(loop_scope="session")

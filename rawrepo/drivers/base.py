@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ __all__ = [
     "Driver",
     "QueryDescription",
     "Row",
+    "describe_each",
     "is_ddl",
     "load_driver",
     "safe_identifier",
@@ -175,6 +176,8 @@ def load_driver(url: DatabaseURL, **options: Any) -> Driver:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        if (exc.name or "").startswith("rawrepo"):
+            raise  # a bug in rawrepo itself, not a missing driver package
         raise ConfigurationError(
             f"the {url.driver} package is needed for {url.scheme}:// URLs: {exc}",
             variable="DATABASE_URL",
@@ -182,6 +185,35 @@ def load_driver(url: DatabaseURL, **options: Any) -> Driver:
         ) from exc
     driver: Driver = getattr(module, cls_name)(url, **options)
     return driver
+
+
+class _Describing(Protocol):
+    def is_closed(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    async def describe_one(self, query: Query, args: Args) -> QueryDescription: ...
+
+
+async def describe_each(
+    connect: Callable[[], Awaitable[_Describing]], queries: Sequence[tuple[Query, Args]]
+) -> list[QueryDescription | DatabaseError]:
+    """Describe each query on one connection (a new one if an error closed it); an
+    invalid query gives its error in its place."""
+    conn = await connect()
+    results: list[QueryDescription | DatabaseError] = []
+    try:
+        for query, args in queries:
+            try:
+                results.append(await conn.describe_one(query, args))
+            except DatabaseError as exc:
+                results.append(exc)
+                if conn.is_closed():
+                    await conn.close()
+                    conn = await connect()
+    finally:
+        await conn.close()
+    return results
 
 
 def safe_identifier(name: str) -> str:

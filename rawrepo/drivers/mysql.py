@@ -30,6 +30,7 @@ from rawrepo.drivers.base import (
     Column,
     QueryDescription,
     Row,
+    describe_each,
     is_ddl,
     safe_identifier,
     target_table,
@@ -439,19 +440,7 @@ class MySQLDriver:
     async def describe(
         self, queries: Sequence[tuple[Query, Args]]
     ) -> list[QueryDescription | DatabaseError]:
-        conn = await self._describe_connection()
-        results: list[QueryDescription | DatabaseError] = []
-        try:
-            for query, args in queries:
-                try:
-                    results.append(await conn.describe_one(query, args))
-                except DatabaseError as exc:
-                    results.append(exc)
-                    if conn.is_closed():
-                        conn = await self._describe_connection()
-        finally:
-            await conn.close()
-        return results
+        return await describe_each(self._describe_connection, queries)
 
     async def create_database(self, name: str) -> None:
         await self._admin(

@@ -32,6 +32,7 @@ from rawrepo.drivers.base import (
     Column,
     QueryDescription,
     Row,
+    describe_each,
     sqlite_timestamp,
     target_table,
 )
@@ -511,17 +512,10 @@ class SQLiteDriver:
     async def describe(
         self, queries: Sequence[tuple[Query, Args]]
     ) -> list[QueryDescription | DatabaseError]:
-        conn = await self.connect(10.0)
-        results: list[QueryDescription | DatabaseError] = []
-        try:
-            for query, args in queries:
-                try:
-                    results.append(await conn.describe_one(query, args))
-                except DatabaseError as exc:
-                    results.append(exc)
-        finally:
-            await conn.close()
-        return results
+        return await describe_each(self._describe_connection, queries)
+
+    async def _describe_connection(self) -> SQLiteConnection:
+        return await self.connect(10.0)
 
     async def create_database(self, name: str) -> None:
         Path(name).parent.mkdir(parents=True, exist_ok=True)
