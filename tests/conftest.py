@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest_asyncio
 
 from rawrepo import Database
-from rawrepo.testing import DatabaseFactory
+
+if TYPE_CHECKING:  # imported by pytest as a plugin below; importing it here first
+    from rawrepo.testing import DatabaseFactory  # would stop pytest rewriting its asserts
 
 pytest_plugins = ["rawrepo.testing", "tests.domain_fixtures"]
 
