@@ -146,7 +146,13 @@ class _QuietStreamCursor(aiomysql.SSCursor):  # type: ignore[misc]
 
 
 def _aware_datetime(value: str | bytes) -> Any:
-    result = convert_datetime(value)
+    # DATETIME text is UTC (the session's time_zone); fromisoformat is C code, several
+    # times faster than PyMySQL's regex parser, which stays as the fallback.
+    try:
+        text = value.decode("ascii") if isinstance(value, bytes) else value
+        return dt.datetime.fromisoformat(text).replace(tzinfo=utc)
+    except ValueError:
+        result = convert_datetime(value)
     if isinstance(result, dt.datetime):
         return result.replace(tzinfo=utc)
     return result
