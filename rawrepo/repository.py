@@ -28,6 +28,7 @@ rows map into) that every call goes through and ``rawrepo sql check`` verifies:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, cast
@@ -74,6 +75,13 @@ def check_page(skip: int, limit: int) -> None:
         raise ValueError(f"skip must be an integer from 0 to {MAX_SKIP}, got {skip!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+
+
+def new_uuids(count: int) -> list[uuid.UUID]:
+    """``count`` random (version 4) UUIDs from one ``os.urandom`` call: the same
+    values ``uuid.uuid4()`` makes, without a system call per id."""
+    data = os.urandom(16 * count)
+    return [uuid.UUID(bytes=data[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 def check_uuid(value: object, name: str = "id") -> uuid.UUID:
@@ -249,11 +257,11 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         return cast(list[ModelT], self._rows.validate_python(rows))
 
     def _new_row(self, obj_in: CreateT, now: dt.datetime) -> dict[str, Any]:
-        """Every column of a new row: the input's fields, a new id, the timestamps and
-        None for the other columns of the model. Subclasses may fill in more."""
+        """Every column of a new row: the input's fields, the timestamps and None for the
+        other columns of the model (the caller sets ``id``). Subclasses may fill in more."""
         row: dict[str, Any] = dict.fromkeys(self.model.model_fields)
         row.update(obj_in.__dict__)  # the validated field values (model_dump copies deeper, slower)
-        row.update(id=uuid.uuid4(), created_at=now, updated_at=now)
+        row.update(id=None, created_at=now, updated_at=now)
         return row
 
     def _update_params(self, id: uuid.UUID, obj_in: UpdateT, now: dt.datetime) -> dict[str, Any]:
@@ -339,6 +347,7 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
     async def create(self, session: Session, obj_in: CreateT) -> ModelT:
         """Insert one row and return it (one round trip)."""
         row = self._new_row(self._as_create(obj_in), utc_now())
+        row["id"] = uuid.uuid4()
         await self._execute(session, self._q("create"), **row)
         return self.model.model_validate(row)
 
@@ -369,6 +378,8 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         now = utc_now()
         step = dt.timedelta(microseconds=1)
         rows = [self._new_row(obj, now + i * step) for i, obj in enumerate(objs)]
+        for row, new_id in zip(rows, new_uuids(len(rows)), strict=True):
+            row["id"] = new_id
         query = session.query(self._q("bulk_create"))
         if "ids" in query.params:
             columns = {_plural(c): [r[c] for r in rows] for c in rows[0]}

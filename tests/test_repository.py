@@ -382,3 +382,12 @@ def test_mysql_bulk_create_is_batched_by_aiomysql_into_multi_row_inserts() -> No
         query = queries[f"{repo.area}.bulk_create"]
         assert query.description  # the file documents itself ...
         assert RE_INSERT_VALUES.match(query.sql)  # ... and aiomysql still sees one INSERT
+
+
+def test_new_uuids_are_distinct_random_version_4_uuids() -> None:
+    from rawrepo.repository import new_uuids
+
+    ids = new_uuids(5000)
+    assert len(set(ids)) == 5000
+    assert all(isinstance(i, uuid.UUID) and i.version == 4 for i in ids)
+    assert new_uuids(0) == []

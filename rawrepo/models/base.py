@@ -42,7 +42,7 @@ def utc_now() -> dt.datetime:
 def _to_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is dt.UTC:  # what the drivers return: nothing to do
         return value
-    if value.tzinfo is None:
+    if not value.utcoffset():  # naive (taken as UTC), or another zero-offset tzinfo
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 
