@@ -68,9 +68,7 @@ async def main() -> None:
         for _ in range(ROUNDS):
             for name, conn in (("aiomysql", a), ("asyncmy", b)):
                 for label, sql in (("get user", one), ("100 tasks", many)):
-                    rates.setdefault(f"{label:<10} {name}", []).append(
-                        await _rate(op(conn, sql))
-                    )
+                    rates.setdefault(f"{label:<10} {name}", []).append(await _rate(op(conn, sql)))
         for key, values in rates.items():
             print(f"{key:<20} {statistics.median(values):>9,.0f} ops/s")
         a.close()
