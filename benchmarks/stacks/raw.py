@@ -24,7 +24,7 @@ import asyncio
 import datetime as dt
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import aiomysql
@@ -358,7 +358,7 @@ class RawMySQL(RawStack):
             await cur.execute(sql)
 
     async def seed_users(self, rows: Sequence[dict[str, Any]]) -> None:
-        args = [_mysql_user(r) for r in rows]
+        args = [_mysql_row(r) for r in rows]
         async with self.pool.acquire() as conn:
             await conn.begin()
             async with conn.cursor() as cur:
@@ -376,12 +376,12 @@ class RawMySQL(RawStack):
             return await cur.fetchall()
 
     async def insert_user(self, row: dict[str, Any]) -> None:
-        args = _mysql_user(row)
+        args = _mysql_row(row)
         async with self.pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(self.sql["users.create"], args)
 
     async def insert_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
-        args = [_mysql_task(r) for r in rows]
+        args = [_mysql_row(r) for r in rows]
         async with self.pool.acquire() as conn:
             await conn.begin()
             async with conn.cursor() as cur:
@@ -415,31 +415,29 @@ class RawMySQL(RawStack):
         return await self._fetch(self.sql["users.with_task_counts"], {"limit": limit, "offset": 0})
 
 
+_ID_COLUMNS = ("id", "user_id")
+_TIME_COLUMNS = ("created_at", "updated_at", "completed_at")
+
+
+def _adapted(r: dict[str, Any], to_time: Callable[[Any], Any]) -> dict[str, Any]:
+    """A seed row (user or task) in the form the driver stores: ids as text,
+    timestamps through ``to_time``."""
+    out = dict(r)
+    for key in _ID_COLUMNS:
+        if key in out:
+            out[key] = str(out[key])
+    for key in _TIME_COLUMNS:
+        if key in out:
+            out[key] = to_time(out[key])
+    return out
+
+
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _mysql_user(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(r["id"]),
-        "username": r["username"],
-        "email": r["email"],
-        "created_at": _naive(r["created_at"]),
-        "updated_at": _naive(r["updated_at"]),
-    }
-
-
-def _mysql_task(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(r["id"]),
-        "user_id": str(r["user_id"]),
-        "title": r["title"],
-        "description": r["description"],
-        "status": r["status"],
-        "created_at": _naive(r["created_at"]),
-        "updated_at": _naive(r["updated_at"]),
-        "completed_at": _naive(r["completed_at"]),
-    }
+def _mysql_row(r: dict[str, Any]) -> dict[str, Any]:
+    return _adapted(r, _naive)
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -451,27 +449,8 @@ def _ts(value: dt.datetime | None) -> str | None:
     )
 
 
-def _sqlite_user(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(r["id"]),
-        "username": r["username"],
-        "email": r["email"],
-        "created_at": _ts(r["created_at"]),
-        "updated_at": _ts(r["updated_at"]),
-    }
-
-
-def _sqlite_task(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(r["id"]),
-        "user_id": str(r["user_id"]),
-        "title": r["title"],
-        "description": r["description"],
-        "status": r["status"],
-        "created_at": _ts(r["created_at"]),
-        "updated_at": _ts(r["updated_at"]),
-        "completed_at": _ts(r["completed_at"]),
-    }
+def _sqlite_row(r: dict[str, Any]) -> dict[str, Any]:
+    return _adapted(r, _ts)
 
 
 class RawSQLite(RawStack):
@@ -521,7 +500,7 @@ class RawSQLite(RawStack):
             self._release(conn)
 
     async def seed_users(self, rows: Sequence[dict[str, Any]]) -> None:
-        args = [_sqlite_user(r) for r in rows]
+        args = [_sqlite_row(r) for r in rows]
         conn = await self._acquire()
         try:
             await conn.execute("BEGIN IMMEDIATE")
@@ -542,7 +521,7 @@ class RawSQLite(RawStack):
             self._release(conn)
 
     async def insert_user(self, row: dict[str, Any]) -> None:
-        args = _sqlite_user(row)
+        args = _sqlite_row(row)
         conn = await self._acquire()
         try:
             await conn.execute(self.sql["users.create"], args)
@@ -550,7 +529,7 @@ class RawSQLite(RawStack):
             self._release(conn)
 
     async def insert_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
-        args = [_sqlite_task(r) for r in rows]
+        args = [_sqlite_row(r) for r in rows]
         conn = await self._acquire()
         try:
             await conn.execute("BEGIN IMMEDIATE")
