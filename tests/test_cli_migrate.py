@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,8 +15,8 @@ import pytest
 from rawrepo import migrate
 from rawrepo.config import DIALECTS
 from rawrepo.testing import DatabaseFactory, backend_server_url
+from tests.migration_helpers import migrations_with
 
-FIXTURE_MIGRATIONS = Path(__file__).parent / "sql_migrate" / "migrations"
 BUNDLED_IDS = ["0001.create-users", "0002.create-tasks"]
 SECRET = "S3cret-Pa55word"
 APPLIED_LINE = re.compile(r"^applied (\S+) \((\d+\.\d) ms\)$")
@@ -41,17 +40,6 @@ async def arawrepo(
     *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(rawrepo, *args, env=env)
-
-
-def migrations_with(tmp_path: Path, *extra: str) -> Path:
-    """A copy of the bundled migrations plus the named fixture migrations."""
-    root = tmp_path / "migrations"
-    shutil.copytree(migrate.BUNDLED_MIGRATIONS_DIR, root)
-    for name in extra:
-        for dialect in DIALECTS:
-            for path in (FIXTURE_MIGRATIONS / name / dialect).iterdir():
-                shutil.copy(path, root / dialect / path.name)
-    return root
 
 
 def applied_ids(stdout: str) -> list[str]:

@@ -24,10 +24,10 @@ from rawrepo.errors import (
     UniqueViolation,
 )
 from rawrepo.testing import DatabaseFactory, backend_server_url
+from tests.migration_helpers import migrations_with
 
 HERE = Path(__file__).parent
 QUERIES = HERE / "sql_migrate" / "queries"
-FIXTURE_MIGRATIONS = HERE / "sql_migrate" / "migrations"
 BUNDLED_IDS = ["0001.create-users", "0002.create-tasks"]
 SCHEMA_INDEXES = {
     "uq_users_username",
@@ -45,17 +45,6 @@ SECRET = "S3cret-Pa55word"
 @pytest.fixture(autouse=True)
 def _no_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-
-
-def migrations_with(tmp_path: Path, *extra: str) -> Path:
-    """A copy of the bundled migrations plus the named fixture migrations."""
-    root = tmp_path / "migrations"
-    shutil.copytree(migrate.BUNDLED_MIGRATIONS_DIR, root)
-    for name in extra:
-        for dialect in DIALECTS:
-            for path in (FIXTURE_MIGRATIONS / name / dialect).iterdir():
-                shutil.copy(path, root / dialect / path.name)
-    return root
 
 
 async def table_names(url: str) -> set[str]:
