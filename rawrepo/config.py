@@ -39,12 +39,15 @@ _SCHEMES: dict[str, tuple[Dialect, str]] = {
     "mysql": ("mysql", "aiomysql"),
     "mariadb+aiomysql": ("mysql", "aiomysql"),
     "mariadb": ("mysql", "aiomysql"),
+    "mysql+asyncmy": ("mysql", "asyncmy"),
+    "mariadb+asyncmy": ("mysql", "asyncmy"),
     "sqlite+aiosqlite": ("sqlite", "aiosqlite"),
     "sqlite": ("sqlite", "aiosqlite"),
 }
 _DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306}
 ACCEPTED_URLS = (
     "postgresql+asyncpg://, postgresql://, postgres://, mysql+aiomysql://, mysql://, "
+    "mysql+asyncmy:// (optional driver), "
     "sqlite+aiosqlite:///relative.db, sqlite+aiosqlite:////abs/path.db, "
     "sqlite+aiosqlite:///:memory:, sqlite:///..."
 )

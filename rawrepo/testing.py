@@ -13,9 +13,16 @@ Backends come from the environment:
 SQLite needs nothing. Each test session creates uniquely named databases and
 drops them at the end.
 
+A test marked ``@pytest.mark.rawrepo_backends("postgresql", "mysql")`` runs only on
+those dialects (or targets).
+
 Fixtures:
 
-- ``rawrepo_backend``: ``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (session, parametrized);
+- ``rawrepo_target``: the backend and driver of the current run, one of the
+  ``rawrepo_backends`` ini option (default ``sqlite postgresql mysql``; add
+  ``mysql+asyncmy`` to run every MySQL test on asyncmy too) or of the
+  ``RAWREPO_TEST_BACKENDS`` variable (comma-separated), which wins (session, parametrized);
+- ``rawrepo_backend``: its dialect, ``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (session);
 - ``rawrepo_databases``: a :class:`DatabaseFactory` for that backend (session);
 - ``empty_database_url``: a fresh empty database (session, one per backend);
 - ``migrated_database_url``: a fresh database with the bundled migrations applied (session);
@@ -41,9 +48,77 @@ from rawrepo.config import Dialect, parse_url
 from rawrepo.database import Database
 from rawrepo.drivers.base import load_driver
 
-__all__ = ["BACKENDS", "DatabaseFactory", "backend_server_url", "required_backends"]
+__all__ = [
+    "BACKENDS",
+    "DatabaseFactory",
+    "backend_server_url",
+    "configured_targets",
+    "required_backends",
+    "target_dialect",
+    "target_url",
+]
 
 BACKENDS: tuple[Dialect, ...] = ("sqlite", "postgresql", "mysql")
+_TARGETS_ENV = "RAWREPO_TEST_BACKENDS"
+_INI = "rawrepo_backends"
+
+
+def target_dialect(target: str) -> Dialect:
+    """``"mysql+asyncmy"`` -> ``"mysql"``; the dialect part of a test target."""
+    dialect = target.split("+", 1)[0]
+    for known in BACKENDS:
+        if dialect == known:
+            return known
+    raise pytest.UsageError(
+        f"unknown rawrepo test backend {target!r}; use sqlite, postgresql, mysql or"
+        " a dialect+driver form such as mysql+asyncmy"
+    )
+
+
+def target_url(url: str, target: str) -> str:
+    """``url`` with the scheme of ``target`` when the target names a driver
+    (``mysql://h/db`` for ``mysql+asyncmy`` -> ``mysql+asyncmy://h/db``)."""
+    if "+" not in target:
+        return url
+    return f"{target}://{url.split('://', 1)[1]}"
+
+
+def configured_targets(config: pytest.Config) -> list[str]:
+    """The targets of this run: ``RAWREPO_TEST_BACKENDS`` if set, else the ini option."""
+    raw = os.environ.get(_TARGETS_ENV)
+    names = raw.replace(",", " ").split() if raw else list(config.getini(_INI))
+    for name in names:
+        target_dialect(name)
+    return names
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        _INI,
+        "backends (and drivers) to run each database test on, e.g."
+        " 'sqlite postgresql mysql mysql+asyncmy'",
+        type="args",
+        default=list(BACKENDS),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "rawrepo_backends(*names): run this test only on these dialects or targets"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rawrepo_target" not in metafunc.fixturenames:
+        return
+    targets = configured_targets(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("rawrepo_backends")
+    if marker is not None:
+        wanted = set(marker.args)
+        targets = [t for t in targets if t in wanted or target_dialect(t) in wanted]
+    metafunc.parametrize("rawrepo_target", targets, indirect=True, scope="session")
+
+
 _ENV = {"postgresql": "RAWREPO_TEST_POSTGRESQL_URL", "mysql": "RAWREPO_TEST_MYSQL_URL"}
 
 
@@ -164,21 +239,31 @@ def _rawrepo_workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def rawrepo_backend(request: pytest.FixtureRequest) -> Dialect:
-    """Each backend in turn: sqlite, postgresql, mysql."""
-    backend: Dialect = request.param
-    return backend
+@pytest.fixture(scope="session")
+def rawrepo_target(request: pytest.FixtureRequest) -> str:
+    """Each configured target in turn (``sqlite``, ``postgresql``, ``mysql``, ...)."""
+    target: str = request.param
+    return target
+
+
+@pytest.fixture(scope="session")
+def rawrepo_backend(rawrepo_target: str) -> Dialect:
+    """The current target's dialect: sqlite, postgresql or mysql."""
+    return target_dialect(rawrepo_target)
 
 
 @pytest.fixture(scope="session")
 def rawrepo_server_url(
-    rawrepo_backend: Dialect, _rawrepo_containers: _Containers, _rawrepo_workdir: Path
+    rawrepo_target: str,
+    rawrepo_backend: Dialect,
+    _rawrepo_containers: _Containers,
+    _rawrepo_workdir: Path,
 ) -> str:
-    """A URL of the backend's server (SQLite: a scratch folder)."""
+    """A URL of the backend's server, in the target driver's scheme (SQLite: a scratch
+    folder)."""
     if rawrepo_backend == "sqlite":
         return f"sqlite+aiosqlite:///{_rawrepo_workdir / 'server.db'}"
-    return backend_server_url(rawrepo_backend, _rawrepo_containers)
+    return target_url(backend_server_url(rawrepo_backend, _rawrepo_containers), rawrepo_target)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -36,6 +36,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ("postgres://u:p@db.example/app", "postgresql", "app"),
         ("mysql+aiomysql://u:p@db.example:3307/app", "mysql", "app"),
         ("mysql://u@db.example/app", "mysql", "app"),
+        ("mysql+asyncmy://u:p@db.example:3307/app", "mysql", "app"),
+        ("mariadb+asyncmy://u@db.example/app", "mysql", "app"),
         ("sqlite+aiosqlite:///relative.db", "sqlite", "relative.db"),
         ("sqlite+aiosqlite:////abs/path.db", "sqlite", "/abs/path.db"),
         ("sqlite+aiosqlite:///:memory:", "sqlite", ":memory:"),

@@ -27,7 +27,12 @@ from rawrepo import (
 SQL_DIR = Path(__file__).parent / "sql_core"
 
 # The package whose exception each backend's driver raises (it must only be a __cause__).
-DRIVER_PACKAGE = {"postgresql": "asyncpg", "mysql": "pymysql", "sqlite": "sqlite3"}
+DRIVER_PACKAGE = {
+    "postgresql": "asyncpg",
+    "mysql": "pymysql",
+    "mysql+asyncmy": "asyncmy",
+    "sqlite": "sqlite3",
+}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -89,7 +94,7 @@ CONSTRAINT: dict[tuple[str, str], str | None] = {
 
 @pytest.mark.parametrize("case", VIOLATIONS)
 async def test_constraint_violation_raises_its_class_with_table_and_constraint(
-    db: Database, rawrepo_backend: str, case: str
+    db: Database, rawrepo_backend: str, rawrepo_target: str, case: str
 ) -> None:
     query, params, error = VIOLATIONS[case]
     before = await snapshot(db)
@@ -100,7 +105,7 @@ async def test_constraint_violation_raises_its_class_with_table_and_constraint(
     assert info.value.constraint == CONSTRAINT[case, rawrepo_backend]
     assert info.value.query == query
     assert query in str(info.value)
-    assert type(info.value.__cause__).__module__.startswith(DRIVER_PACKAGE[rawrepo_backend])
+    assert type(info.value.__cause__).__module__.startswith(DRIVER_PACKAGE[rawrepo_target])
     assert await snapshot(db) == before
 
 
@@ -127,14 +132,14 @@ async def test_not_null_violation_names_the_column(db: Database) -> None:
 
 
 async def test_too_long_value_raises_data_error_and_is_not_stored(
-    db: Database, rawrepo_backend: str
+    db: Database, rawrepo_target: str
 ) -> None:
     before = await snapshot(db)
     with pytest.raises(DataError) as info:
         async with db.session() as session:
             await session.execute("items.insert_item", **new_item(name="x" * 11))
     assert "items.insert_item" in str(info.value)
-    assert type(info.value.__cause__).__module__.startswith(DRIVER_PACKAGE[rawrepo_backend])
+    assert type(info.value.__cause__).__module__.startswith(DRIVER_PACKAGE[rawrepo_target])
     assert await snapshot(db) == before
     async with db.session() as session:  # the limit is 10: ten characters fit
         assert await session.execute("items.insert_item", **new_item(name="x" * 10)) == 1
@@ -158,7 +163,7 @@ async def test_out_of_range_integer_raises_data_error(db: Database) -> None:
 
 
 async def test_syntax_error_raises_database_error_naming_the_query(
-    db: Database, rawrepo_backend: str
+    db: Database, rawrepo_target: str
 ) -> None:
     with pytest.raises(DatabaseError) as info:
         async with db.session() as session:
@@ -166,7 +171,7 @@ async def test_syntax_error_raises_database_error_naming_the_query(
     assert type(info.value) is DatabaseError
     assert info.value.query == "items.bad_syntax"
     assert "items.bad_syntax" in str(info.value)
-    assert type(info.value.__cause__).__module__.startswith(DRIVER_PACKAGE[rawrepo_backend])
+    assert type(info.value.__cause__).__module__.startswith(DRIVER_PACKAGE[rawrepo_target])
 
 
 async def test_no_driver_exception_escapes_any_failing_call(db: Database) -> None:

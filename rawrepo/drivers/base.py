@@ -163,8 +163,12 @@ class Driver(Protocol):
 _DRIVERS: dict[str, str] = {
     "asyncpg": "rawrepo.drivers.postgresql:PostgresDriver",
     "aiomysql": "rawrepo.drivers.mysql:MySQLDriver",
+    "asyncmy": "rawrepo.drivers.asyncmy:AsyncmyDriver",
     "aiosqlite": "rawrepo.drivers.sqlite:SQLiteDriver",
 }
+
+# what to install for a driver that is not a dependency of rawrepo itself
+_PACKAGES = {"asyncmy": "'rawrepo[asyncmy]'"}
 
 
 def load_driver(url: DatabaseURL, **options: Any) -> Driver:
@@ -181,7 +185,7 @@ def load_driver(url: DatabaseURL, **options: Any) -> Driver:
         raise ConfigurationError(
             f"the {url.driver} package is needed for {url.scheme}:// URLs: {exc}",
             variable="DATABASE_URL",
-            hint=f"pip install {url.driver}",
+            hint=f"pip install {_PACKAGES.get(url.driver, url.driver)}",
         ) from exc
     driver: Driver = getattr(module, cls_name)(url, **options)
     return driver

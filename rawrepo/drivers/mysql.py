@@ -17,7 +17,8 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from enum import Enum
-from typing import Any, cast
+from types import ModuleType
+from typing import Any, ClassVar, cast
 
 import aiomysql
 import pymysql.err as myerr
@@ -88,21 +89,24 @@ _COLUMN_RE = re.compile(r"(?:Column|Field) '(?P<column>[^']*)'")
 _URL_OPTIONS = {"connect_timeout", "charset"}
 
 
-def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseError:
-    """Map a PyMySQL/aiomysql or socket exception to the rawrepo class."""
+def translate_error(
+    exc: BaseException, query: Query | None = None, errors: ModuleType = myerr
+) -> DatabaseError:
+    """Map a driver or socket exception to the rawrepo class. ``errors`` is the driver's
+    PEP 249 exception module (PyMySQL's for aiomysql, ``asyncmy.errors`` for asyncmy)."""
     qname = query.name if query is not None else None
     where = f" [query {qname}]" if qname else ""
-    if isinstance(exc, myerr.MySQLError):
+    if isinstance(exc, errors.MySQLError):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
         message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
         text = f"{message}{where}"
         cls = _BY_CODE.get(code)
         if cls is None:
-            if code in _CONNECTION_LOST or isinstance(exc, myerr.InterfaceError):
+            if code in _CONNECTION_LOST or isinstance(exc, errors.InterfaceError):
                 cls = ConnectionFailed
-            elif code in _DATA or isinstance(exc, myerr.DataError):
+            elif code in _DATA or isinstance(exc, errors.DataError):
                 cls = DataError
-            elif isinstance(exc, myerr.IntegrityError):
+            elif isinstance(exc, errors.IntegrityError):
                 cls = IntegrityError
             else:
                 cls = DatabaseError
@@ -145,7 +149,7 @@ class _QuietStreamCursor(aiomysql.SSCursor):  # type: ignore[misc]
         return None
 
 
-def _aware_datetime(value: str | bytes) -> Any:
+def aware_datetime(value: str | bytes) -> Any:
     # DATETIME text is UTC (the session's time_zone); fromisoformat is C code, several
     # times faster than PyMySQL's regex parser, which stays as the fallback.
     try:
@@ -160,8 +164,8 @@ def _aware_datetime(value: str | bytes) -> Any:
 
 _TYPE_NAMES = {value: name.lower() for name, value in vars(FIELD_TYPE).items() if name.isupper()}
 _CONV = dict(conversions)
-_CONV[FIELD_TYPE.DATETIME] = _aware_datetime
-_CONV[FIELD_TYPE.TIMESTAMP] = _aware_datetime
+_CONV[FIELD_TYPE.DATETIME] = aware_datetime
+_CONV[FIELD_TYPE.TIMESTAMP] = aware_datetime
 
 
 def _adapt(value: Any) -> Any:
@@ -179,18 +183,27 @@ def _adapt_args(args: Args) -> dict[str, Any]:
 
 
 class MySQLConnection:
-    """One aiomysql connection with rawrepo's method set."""
+    """One aiomysql connection with rawrepo's method set.
+
+    The asyncmy driver subclasses it: the two drivers share PyMySQL's API, and differ
+    in their exception module, their unbuffered cursor and how a closed socket shows.
+    """
 
     __slots__ = ("_conn", "_driver", "created_at")
+    _errors: ClassVar[ModuleType] = myerr
+    _stream_cursor: ClassVar[type] = _QuietStreamCursor
 
-    def __init__(self, conn: aiomysql.Connection, driver: MySQLDriver | None = None) -> None:
+    def __init__(self, conn: Any, driver: MySQLDriver | None = None) -> None:
         self._conn = conn
         self._driver = driver
         self.created_at = time.monotonic()
 
+    def _error(self, exc: BaseException, query: Query | None = None) -> DatabaseError:
+        return translate_error(exc, query, self._errors)
+
     @property
-    def raw(self) -> aiomysql.Connection:
-        """The underlying aiomysql connection (for tests and fast paths)."""
+    def raw(self) -> Any:
+        """The underlying driver connection (for tests and fast paths)."""
         return self._conn
 
     @property
@@ -224,25 +237,25 @@ class MySQLConnection:
             async with self._conn.cursor() as cur:
                 await cur.execute(sql)
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise self._error(exc) from exc
 
     async def begin(self) -> None:
         try:
             await self._conn.begin()
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise self._error(exc) from exc
 
     async def commit(self) -> None:
         try:
             await self._conn.commit()
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise self._error(exc) from exc
 
     async def rollback(self) -> None:
         try:
             await self._conn.rollback()
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise self._error(exc) from exc
 
     async def savepoint(self, name: str) -> None:
         await self._plumbing(f"SAVEPOINT {name}")
@@ -260,7 +273,7 @@ class MySQLConnection:
                 rows = await cur.fetchall()
                 names = [d[0] for d in cur.description] if cur.description else []
         except Exception as exc:
-            raise translate_error(exc, query) from exc
+            raise self._error(exc, query) from exc
         return names, list(rows or ())
 
     async def fetch_all(self, query: Query, args: Args) -> list[Row]:
@@ -279,17 +292,17 @@ class MySQLConnection:
         self, query: Query, args: Args, batch_size: int
     ) -> AsyncGenerator[list[Row], None]:
         try:
-            cur = await self._conn.cursor(_QuietStreamCursor)
+            cur = await self._conn.cursor(self._stream_cursor)
             await cur.execute(query.sql, _adapt_args(args))
             names = [d[0] for d in cur.description] if cur.description else []
         except Exception as exc:
-            raise translate_error(exc, query) from exc
+            raise self._error(exc, query) from exc
         try:
             while True:
                 try:
                     rows = await cur.fetchmany(batch_size)
                 except Exception as exc:
-                    raise translate_error(exc, query) from exc
+                    raise self._error(exc, query) from exc
                 if not rows:
                     return
                 yield [dict(zip(names, row, strict=True)) for row in rows]
@@ -302,7 +315,7 @@ class MySQLConnection:
             async with self._conn.cursor() as cur:
                 return int(await cur.execute(query.sql, _adapt_args(args)))
         except Exception as exc:
-            raise translate_error(exc, query) from exc
+            raise self._error(exc, query) from exc
 
     async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
         if not args:
@@ -312,7 +325,7 @@ class MySQLConnection:
                 count = await cur.executemany(query.sql, [_adapt_args(a) for a in args])
                 return int(count or 0)
         except Exception as exc:
-            raise translate_error(exc, query) from exc
+            raise self._error(exc, query) from exc
 
     async def ping(self) -> None:
         await self._plumbing("SELECT 1")
@@ -324,7 +337,7 @@ class MySQLConnection:
                 names = [d[0] for d in cur.description]
                 rows = await cur.fetchall()
         except Exception as exc:
-            raise translate_error(exc, query) from exc
+            raise self._error(exc, query) from exc
         return [
             "  ".join(f"{n}={v}" for n, v in zip(names, row, strict=True) if v is not None)
             for row in rows
@@ -340,7 +353,7 @@ class MySQLConnection:
                 await cur.execute(query.sql, _adapt_args(args))
                 description = cur.description or ()
         except Exception as exc:
-            raise translate_error(exc, query) from exc
+            raise self._error(exc, query) from exc
         finally:
             await self.rollback()
         return QueryDescription(
@@ -362,6 +375,10 @@ class MySQLDriver:
     """Connections to one MySQL/MariaDB database through aiomysql."""
 
     dialect: Dialect = "mysql"
+    connection_class: ClassVar[type[MySQLConnection]] = MySQLConnection
+    _errors: ClassVar[ModuleType] = myerr
+    _database_key: ClassVar[str] = "db"
+    _quiet_cursor: ClassVar[type] = _QuietCursor
 
     def __init__(self, url: DatabaseURL, **options: Any) -> None:
         self.url = url
@@ -377,22 +394,29 @@ class MySQLDriver:
             "port": url.port,
             "user": url.username or "root",
             "password": url.password or "",
-            "db": url.database,
+            self._database_key: url.database,
             "charset": url.query.get("charset", "utf8mb4"),
             "autocommit": True,
             "client_flag": CLIENT.FOUND_ROWS,
-            "conv": _CONV,
-            "cursorclass": _QuietCursor,
+            **self._driver_kwargs(),
         }
         self._kwargs.update(options)
 
-    async def _open(self, timeout: float, **overrides: Any) -> aiomysql.Connection:
+    def _driver_kwargs(self) -> dict[str, Any]:
+        """Connection arguments that differ between aiomysql and asyncmy."""
+        return {"conv": _CONV, "cursorclass": _QuietCursor}
+
+    async def _dial(self, **kwargs: Any) -> Any:
+        """Open one driver connection."""
+        return await aiomysql.connect(**kwargs)
+
+    async def _open(self, timeout: float, **overrides: Any) -> Any:
         kwargs = {**self._kwargs, **overrides, "connect_timeout": timeout}
         try:
             async with asyncio.timeout(timeout + 1):
-                conn = await aiomysql.connect(**kwargs)
+                conn = await self._dial(**kwargs)
         except Exception as exc:
-            err = translate_error(exc)
+            err = translate_error(exc, None, self._errors)
             # a refused login or a missing database is a failure to connect too
             raise ConnectionFailed(
                 f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
@@ -403,11 +427,11 @@ class MySQLDriver:
                     await cur.execute(statement)
         except Exception as exc:
             conn.close()
-            raise translate_error(exc) from exc
+            raise translate_error(exc, None, self._errors) from exc
         return conn
 
     async def connect(self, timeout: float) -> MySQLConnection:
-        return MySQLConnection(await self._open(timeout), self)
+        return self.connection_class(await self._open(timeout), self)
 
     async def kill(self, thread_id: int, timeout: float = 2.0) -> None:
         """Kill a server connection (its running statement and its transaction) from a
@@ -415,7 +439,7 @@ class MySQLDriver:
         kwargs = {**self._kwargs, "connect_timeout": timeout}
         with contextlib.suppress(Exception):
             async with asyncio.timeout(timeout):
-                conn = await aiomysql.connect(**kwargs)
+                conn = await self._dial(**kwargs)
                 try:
                     async with conn.cursor() as cur:
                         await cur.execute(f"KILL {int(thread_id)}")
@@ -423,12 +447,13 @@ class MySQLDriver:
                     conn.close()
 
     async def _admin(self, sql: str) -> None:
-        conn = await self._open(10.0, db=None)
+        conn = await self._open(10.0, **{self._database_key: None})
         try:
-            async with conn.cursor() as cur:
+            # quiet: DROP DATABASE IF EXISTS leaves a note when there was none to drop
+            async with conn.cursor(self._quiet_cursor) as cur:
                 await cur.execute(sql)
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise translate_error(exc, None, self._errors) from exc
         finally:
             conn.close()
 

@@ -72,9 +72,13 @@ def throwaway_servers() -> Iterator[_Registry]:
 
 
 @pytest.fixture
-def fault_server(rawrepo_backend: str, throwaway_servers: _Registry) -> ThrowawayServer:
-    """The current backend's throwaway server, running."""
-    return throwaway_servers.get(rawrepo_backend)
+def fault_server(
+    rawrepo_backend: str, rawrepo_target: str, throwaway_servers: _Registry
+) -> ThrowawayServer:
+    """The current backend's throwaway server, running, its URLs in the target's scheme."""
+    server = throwaway_servers.get(rawrepo_backend)
+    server.scheme = rawrepo_target
+    return server
 
 
 @pytest_asyncio.fixture(loop_scope="session")

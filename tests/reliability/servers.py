@@ -112,6 +112,8 @@ class ThrowawayServer:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=f"rawrepo-{self.backend}-"))
         self.running = False
+        # the URL scheme of the test target (mysql or mysql+asyncmy), set per test
+        self.scheme = self.backend
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -348,7 +350,7 @@ class MariaDBServer(ThrowawayServer):
     def url_for(
         self, database: str, *, user: str | None = None, password: str | None = None
     ) -> str:
-        return _server_url("mysql", self.port, database, user or "root", password)
+        return _server_url(self.scheme, self.port, database, user or "root", password)
 
 
 def _server_url(scheme: str, port: int, database: str, user: str, password: str | None) -> str:

@@ -125,7 +125,7 @@ async def test_a_cancelled_query_leaves_no_transaction_open_and_frees_its_locks(
     assert live_pool(db).in_use == 0
 
 
-@pytest.mark.parametrize("rawrepo_backend", ["postgresql", "mysql"], indirect=True)
+@pytest.mark.rawrepo_backends("postgresql", "mysql")
 async def test_a_cancelled_query_is_stopped_on_the_server(notes_db: MakeDatabase) -> None:
     # SQLite runs in-process: its interrupted statement stops at once (see above).
     db = await notes_db(pool_size=1, max_overflow=0)

@@ -32,7 +32,7 @@ from .servers import SQL_DIR, ThrowawayServer
 
 PASSWORD = "s3cr%t:P@ss/w#rd'x"
 WRONG = "wr0ng%:P@ss/w#rd'y"
-pytestmark = pytest.mark.parametrize("rawrepo_backend", ["postgresql", "mysql"], indirect=True)
+pytestmark = pytest.mark.rawrepo_backends("postgresql", "mysql")
 
 
 def forms(secret: str) -> set[str]:
