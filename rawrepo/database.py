@@ -85,10 +85,18 @@ class Session:
     read-only session costs one round trip per query and no BEGIN/COMMIT. A query
     file counts as a write unless it starts with SELECT (without FOR UPDATE/SHARE),
     WITH (without INSERT/UPDATE/DELETE), VALUES, SHOW or EXPLAIN.
+
+    An *autocommit* session (``db.session(autocommit=True)``) starts no transaction
+    for its writes: each call commits on its own (``execute_many`` too, as one
+    transaction), and an exception later in the session does not undo earlier calls.
+    It saves the BEGIN and COMMIT round trips where a unit of work is one statement.
+    ``session.begin()`` or a savepoint still opens a transaction in it, committed at
+    the session's end as usual.
     """
 
     __slots__ = (
         "_active",
+        "_autocommit",
         "_begun",
         "_busy",
         "_conn",
@@ -101,9 +109,16 @@ class Session:
     )
 
     def __init__(
-        self, db: Database, pool: Pool, conn: Connection, reused: bool, queries: QuerySet
+        self,
+        db: Database,
+        pool: Pool,
+        conn: Connection,
+        reused: bool,
+        queries: QuerySet,
+        autocommit: bool = False,
     ) -> None:
         self._db = db
+        self._autocommit = autocommit
         self._pool = pool
         self._conn = conn
         self._reused = reused  # from the idle list and not yet proven alive
@@ -132,6 +147,11 @@ class Session:
     def in_transaction(self) -> bool:
         """Whether the session's transaction has started (after its first write)."""
         return self._begun
+
+    @property
+    def autocommit(self) -> bool:
+        """Whether each write commits on its own (see the class docstring)."""
+        return self._autocommit
 
     def query(self, query: Query | str) -> Query:
         """The loaded query for a name (or the query itself)."""
@@ -172,7 +192,10 @@ class Session:
         if self._streams:
             await self._close_streams()  # another query ends an unfinished stream
         if q.is_write and not self._begun:
-            await self.begin()
+            if not self._autocommit:
+                await self.begin()
+            elif op == "execute_many":
+                return await self._one_transaction(op, q, args)
         echo = self._db.echo
         start = time.perf_counter() if echo else 0.0
         while True:
@@ -199,6 +222,20 @@ class Session:
                 (time.perf_counter() - start) * 1000,
                 _COUNTERS[op](result),
             )
+        return result
+
+    async def _one_transaction(self, op: str, q: Query, args: Any) -> Any:
+        """In an autocommit session: run one call as its own transaction."""
+        await self.begin()
+        try:
+            result = await self._run(op, q, args)
+        except BaseException:
+            if not self._busy:  # else the connection is mid-statement; the session aborts it
+                await self._conn.rollback()
+                self._begun = False
+            raise
+        await self._conn.commit()
+        self._begun = False
         return result
 
     async def fetch_all(self, query: Query | str, /, **params: Any) -> list[Row]:
@@ -301,10 +338,11 @@ class Session:
 class _SessionContext:
     """``async with db.create_session() as session``: commit, or roll back on error."""
 
-    __slots__ = ("_db", "_session")
+    __slots__ = ("_autocommit", "_db", "_session")
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, autocommit: bool = False) -> None:
         self._db = db
+        self._autocommit = autocommit
         self._session: Session | None = None
 
     async def __aenter__(self) -> Session:
@@ -314,7 +352,7 @@ class _SessionContext:
             queries = await db._ready()
         pool = db._require_pool()
         conn, reused = await pool.acquire()
-        self._session = Session(db, pool, conn, reused, queries)
+        self._session = Session(db, pool, conn, reused, queries, self._autocommit)
         return self._session
 
     async def __aexit__(
@@ -517,11 +555,14 @@ class Database:
     async def __aexit__(self, *exc: object) -> None:
         await self.disconnect()
 
-    def create_session(self) -> _SessionContext:
+    def create_session(self, *, autocommit: bool = False) -> _SessionContext:
         """``async with db.create_session() as session:`` one pooled connection in one
         transaction: commit on normal exit, rollback on any exception (which
-        propagates); the connection always goes back to the pool."""
-        return _SessionContext(self)
+        propagates); the connection always goes back to the pool.
+
+        ``autocommit=True``: each write commits on its own instead (see
+        :class:`Session`), saving BEGIN and COMMIT for one-statement units of work."""
+        return _SessionContext(self, autocommit)
 
     session = create_session
 

@@ -178,6 +178,60 @@ async def test_exception_after_savepoint_rolls_back_everything(db: Database) -> 
     assert await names(db) == []
 
 
+# --- autocommit sessions -----------------------------------------------------------------
+
+
+async def test_an_autocommit_session_commits_each_write_at_once(db: Database) -> None:
+    async with db.create_session(autocommit=True) as session:
+        assert session.autocommit
+        await session.execute("items.insert_item", **item(1, "one"))
+        assert not session.in_transaction
+        # visible to others while the session is still open; on SQLite this also
+        # shows the single-writer lock went back with the statement
+        async with asyncio.timeout(5), db.create_session() as other:
+            assert await other.fetch_value("items.item_name", id=1) == "one"
+            await other.execute("items.insert_item", **item(2, "two"))
+    assert await names(db) == ["one", "two"]
+
+
+async def test_an_exception_in_an_autocommit_session_keeps_the_calls_before_it(
+    db: Database,
+) -> None:
+    with pytest.raises(UniqueViolation):
+        async with db.create_session(autocommit=True) as session:
+            await session.execute("items.insert_item", **item(1, "kept"))
+            await session.execute("items.insert_item", **item(2, "kept"))
+    assert await names(db) == ["kept"]
+
+
+async def test_execute_many_in_an_autocommit_session_is_one_transaction(db: Database) -> None:
+    async with db.create_session(autocommit=True) as session:
+        with pytest.raises(UniqueViolation):
+            await session.execute_many(
+                "items.insert_item", [item(1, "x"), item(2, "y"), item(3, "x")]
+            )
+        assert not session.in_transaction
+        assert await session.fetch_value("items.count_items") == 0
+        assert await session.execute_many("items.insert_item", [item(4, "a"), item(5, "b")]) == 2
+        assert not session.in_transaction
+    assert await names(db) == ["a", "b"]
+
+
+async def test_begin_in_an_autocommit_session_makes_what_follows_atomic(db: Database) -> None:
+    with pytest.raises(Boom):
+        async with db.create_session(autocommit=True) as session:
+            await session.execute("items.insert_item", **item(1, "before"))
+            await session.begin()
+            await session.execute("items.insert_item", **item(2, "inside"))
+            assert session.in_transaction
+            raise Boom
+    assert await names(db) == ["before"]
+    async with db.create_session(autocommit=True) as session:
+        await session.begin()
+        await session.execute("items.insert_item", **item(3, "committed"))
+    assert await names(db) == ["before", "committed"]
+
+
 # --- results and row counts ------------------------------------------------------------
 
 

@@ -36,7 +36,9 @@ class RawrepoStack(Stack):
         await self.db.disconnect()
 
     async def create_user(self, username: str, email: str) -> User:
-        async with self.db.create_session() as session:
+        # One INSERT is the whole unit of work: an autocommit session, as the raw stacks
+        # autocommit it (a default session adds BEGIN and COMMIT round trips).
+        async with self.db.create_session(autocommit=True) as session:
             return await self.users.create(session, UserCreate(username=username, email=email))
 
     async def get_user(self, user_id: uuid.UUID) -> User | None:
