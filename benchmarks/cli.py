@@ -18,13 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.runner import Cell, run_backend, server_url
+from benchmarks.runner import BACKENDS, Cell, run_backend, server_url
 from benchmarks.stacks import STACKS
 from benchmarks.workloads import FULL, QUICK, WORKLOADS, Sizes
 
 __all__ = ["main"]
-
-BACKENDS = ("sqlite", "postgresql", "mysql")
 
 
 def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
@@ -48,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description=(
             "Benchmark rawrepo against the raw drivers (raw, raw_validated) and the"
-            " SQLAlchemy/SQLModel async ORM (sqlmodel) on SQLite, PostgreSQL and MySQL."
+            " SQLAlchemy/SQLModel async ORM (sqlmodel) on SQLite, PostgreSQL and MySQL;"
+            " mysql+asyncmy is the MySQL server again with every stack on asyncmy."
             " Server URLs: RAWREPO_BENCH_POSTGRESQL_URL / RAWREPO_BENCH_MYSQL_URL, else"
             " RAWREPO_TEST_*_URL, else localhost defaults. The suite creates its own"
             " databases and drops them at the end."
@@ -58,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
         "--backends",
         type=lambda t: _names(t, BACKENDS, "backend"),
         default=list(BACKENDS),
-        help="comma-separated: sqlite,postgresql,mysql (default: all three)",
+        help=f"comma-separated: {','.join(BACKENDS)} (default: all four)",
     )
     p.add_argument(
         "--workloads",
@@ -78,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="tiny data, short runs, one round: a smoke test of every cell in well under 60 s",
     )
-    p.add_argument("--runs", type=int, metavar="N", help="timed runs per cell (default 3; quick 1)")
+    p.add_argument("--runs", type=int, metavar="N", help="timed runs per cell (default 5; quick 1)")
     p.add_argument("--duration", type=float, metavar="S", help="seconds per timed run of a loop")
     p.add_argument("--search-rows", type=int, metavar="N", help="W5 table size (default 100000)")
     p.add_argument("--bulk-rows", type=int, metavar="N", help="W4 rows per insert (default 10000)")

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import time
 
-from benchmarks.runner import Databases, _concurrent, _loop
+from benchmarks.runner import BACKENDS, Databases, _concurrent, _loop, backend_dialect
 from benchmarks.stacks import STACKS, make_stack
 from benchmarks.stacks.raw import raw_stack
 from benchmarks.workloads import FULL, WORKLOADS, make_workloads
@@ -20,13 +20,14 @@ from benchmarks.workloads import FULL, WORKLOADS, make_workloads
 
 async def _run(backend: str, key: str, stack_name: str, seconds: float) -> None:
     sizes = FULL
-    databases = Databases(backend)  # type: ignore[arg-type]
+    databases = Databases(backend)
+    dialect = backend_dialect(backend)
     try:
-        (workload,) = make_workloads([key], sizes, backend)  # type: ignore[arg-type]
+        (workload,) = make_workloads([key], sizes, dialect)
         url = await databases.create(workload.database_key)
-        admin = raw_stack(url, backend, 1)  # type: ignore[arg-type]
+        admin = raw_stack(url, dialect, 1)
         await admin.open()
-        stack = make_stack(stack_name, url, backend, sizes.pool_size)  # type: ignore[arg-type]
+        stack = make_stack(stack_name, url, dialect, sizes.pool_size)
         await stack.open()
         try:
             await workload.seed(admin, {})
@@ -56,7 +57,7 @@ async def _run(backend: str, key: str, stack_name: str, seconds: float) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.profile_cell", description=__doc__)
-    p.add_argument("--backend", choices=("sqlite", "postgresql", "mysql"), required=True)
+    p.add_argument("--backend", choices=BACKENDS, required=True)
     p.add_argument("--workload", choices=[w.key for w in WORKLOADS], required=True)
     p.add_argument("--stack", choices=STACKS, required=True)
     p.add_argument("--seconds", type=float, default=15.0)

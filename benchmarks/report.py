@@ -19,6 +19,7 @@ _PACKAGES = (
     "rawrepo",
     "asyncpg",
     "aiomysql",
+    "asyncmy",
     "PyMySQL",
     "aiosqlite",
     "pydantic",

@@ -27,10 +27,14 @@ from benchmarks.stacks.base import Stack
 from benchmarks.stacks.raw import RawStack, raw_stack
 from benchmarks.workloads import Op, Sizes, Workload, make_workloads
 from rawrepo import migrate
-from rawrepo.config import Dialect, parse_url
+from rawrepo.config import DIALECTS, Dialect, parse_url
 from rawrepo.drivers.base import load_driver
 
-__all__ = ["Cell", "run_backend", "server_url"]
+__all__ = ["BACKENDS", "Cell", "backend_dialect", "run_backend", "server_url"]
+
+BACKENDS = ("sqlite", "postgresql", "mysql", "mysql+asyncmy")
+"""A backend is a dialect, or ``dialect+driver`` for a second driver of it: every
+stack on ``mysql+asyncmy`` talks to the ``mysql`` server through asyncmy."""
 
 _DEFAULT_SERVERS = {
     "postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
@@ -38,16 +42,29 @@ _DEFAULT_SERVERS = {
 }
 
 
+def backend_dialect(backend: str) -> Dialect:
+    """``mysql`` for ``mysql+asyncmy``: the SQL, schema and seed data the backend uses."""
+    dialect = backend.partition("+")[0]
+    if backend not in BACKENDS or dialect not in DIALECTS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    return dialect
+
+
 def server_url(backend: str) -> str | None:
-    """``RAWREPO_BENCH_<BACKEND>_URL``, else ``RAWREPO_TEST_<BACKEND>_URL``, else localhost."""
-    if backend == "sqlite":
+    """``RAWREPO_BENCH_<DIALECT>_URL``, else ``RAWREPO_TEST_<DIALECT>_URL``, else localhost;
+    for ``dialect+driver`` the same server with the scheme ``dialect+driver``."""
+    dialect = backend_dialect(backend)
+    if dialect == "sqlite":
         return None
-    upper = backend.upper()
-    return (
+    upper = dialect.upper()
+    url = (
         os.environ.get(f"RAWREPO_BENCH_{upper}_URL")
         or os.environ.get(f"RAWREPO_TEST_{upper}_URL")
-        or _DEFAULT_SERVERS[backend]
+        or _DEFAULT_SERVERS[dialect]
     )
+    if backend != dialect:
+        url = f"{backend}://{url.partition('://')[2]}"
+    return url
 
 
 @dataclass
@@ -183,10 +200,10 @@ class Databases:
     """Uniquely named databases on one server (SQLite: files in a temp folder), all
     migrated with rawrepo's migrations and dropped at the end."""
 
-    def __init__(self, backend: Dialect) -> None:
+    def __init__(self, backend: str) -> None:
         self.backend = backend
         self.server = server_url(backend)
-        self.tmp = Path(tempfile.mkdtemp(prefix="rawrepo-bench-")) if backend == "sqlite" else None
+        self.tmp = Path(tempfile.mkdtemp(prefix="rawrepo-bench-")) if self.server is None else None
         self.created: list[str] = []
 
     async def create(self, label: str) -> str:
@@ -225,14 +242,15 @@ class Databases:
 
 
 async def run_backend(
-    backend: Dialect,
+    backend: str,
     workload_keys: Sequence[str],
     stack_names: Sequence[str],
     sizes: Sizes,
     progress: Callable[[str], None],
 ) -> tuple[list[Cell], str | None]:
     """Every chosen workload on one backend; returns the cells and the server version."""
-    workloads = make_workloads(workload_keys, sizes, backend)
+    dialect = backend_dialect(backend)
+    workloads = make_workloads(workload_keys, sizes, dialect)
     cells: list[Cell] = []
     version: str | None = None
     databases = Databases(backend)
@@ -250,7 +268,9 @@ async def run_backend(
                     for name in stack_names:
                         cells.append(Cell(backend, w.key, w.title, name, w.unit, error=message))
                 continue
-            found = await _run_group(backend, url, group, stack_names, sizes, cells, progress)
+            found = await _run_group(
+                backend, dialect, url, group, stack_names, sizes, cells, progress
+            )
             version = version or found
     finally:
         await databases.drop_all()
@@ -258,7 +278,8 @@ async def run_backend(
 
 
 async def _run_group(
-    backend: Dialect,
+    backend: str,
+    dialect: Dialect,
     url: str,
     group: list[Workload],
     stack_names: Sequence[str],
@@ -266,7 +287,8 @@ async def _run_group(
     cells: list[Cell],
     progress: Callable[[str], None],
 ) -> str | None:
-    admin = raw_stack(url, backend, 1)
+    # The URL's scheme names the driver: every stack (and the seeding) uses the backend's.
+    admin = raw_stack(url, dialect, 1)
     await admin.open()
     version = await admin.server_version()
     stacks: dict[str, Stack] = {}
@@ -275,7 +297,7 @@ async def _run_group(
     try:
         for name in stack_names:
             try:
-                stack = make_stack(name, url, backend, sizes.pool_size)
+                stack = make_stack(name, url, dialect, sizes.pool_size)
                 await stack.open()
                 stacks[name] = stack
             except Exception as exc:
@@ -294,7 +316,7 @@ async def _run_group(
             except Exception as exc:
                 for cell in row.values():
                     cell.error = f"seeding failed: {_describe(exc)}"
-                progress(f"{backend:<10} {workload.key:<10} seeding failed: {_describe(exc)}")
+                progress(f"{backend:<13} {workload.key:<10} seeding failed: {_describe(exc)}")
                 continue
             live = [n for n in stack_names if n in stacks]
             for name in live:
@@ -312,7 +334,7 @@ async def _run_group(
                     except Exception as exc:
                         row[name].error = _describe(exc)
             progress(
-                f"{backend:<10} {workload.key:<10} {time.perf_counter() - started:6.1f}s  "
+                f"{backend:<13} {workload.key:<10} {time.perf_counter() - started:6.1f}s  "
                 + "  ".join(_short(c) for c in row.values())
             )
     finally:

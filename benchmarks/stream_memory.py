@@ -37,7 +37,7 @@ def rss_bytes() -> int:
 
 
 async def run_backend(backend: str, rows: int, batch_size: int) -> dict[str, Any]:
-    databases = Databases(backend)  # type: ignore[arg-type]
+    databases = Databases(backend)
     try:
         url = await databases.create("stream")
         async with Database(url, sql_dir=SQL_DIR, pool_size=1) as db:

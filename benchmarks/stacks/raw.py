@@ -1,9 +1,9 @@
 """The driver-only stacks: ``raw`` (the floor) and ``raw_validated`` (raw + pydantic).
 
 ``raw`` is what a careful user writes by hand: the driver's own pool (asyncpg,
-aiomysql) or a small queue of aiosqlite connections, one pooled connection per
-operation, single statements in autocommit, an explicit transaction only where
-an operation writes many rows. It returns the driver's records or tuples.
+aiomysql, asyncmy) or a small queue of aiosqlite connections, one pooled
+connection per operation, single statements in autocommit, an explicit
+transaction only where an operation writes many rows. It returns the driver's records or tuples.
 Each driver keeps its defaults, as the issue defines the floor ("the driver
 alone"): asyncpg's pool resets every connection on release (a round trip that
 rawrepo's own pool does not need, since every session ends its transaction).
@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import aiomysql
 import aiosqlite
@@ -325,21 +326,31 @@ class RawPostgres(RawStack):
 
 
 class RawMySQL(RawStack):
-    pool: aiomysql.Pool
+    """aiomysql's pool. asyncmy copies aiomysql's API (``create_pool``, ``acquire``,
+    ``cursor()`` as an async context manager, ``begin``/``commit``), so
+    :class:`RawAsyncmy` only names another module."""
+
+    driver: ClassVar[str] = "aiomysql"
+    database_arg: ClassVar[str] = "db"
+    """The database keyword of ``connect``/``create_pool``: aiomysql's ``db``."""
+    pool: Any
+    """An ``aiomysql.Pool`` or an ``asyncmy.Pool``."""
 
     async def open(self) -> None:
+        # Imported here, so a missing optional driver fails only its own backend.
+        module = importlib.import_module(self.driver)
         u = parse_url(self.url)
-        self.pool = await aiomysql.create_pool(
+        self.pool = await module.create_pool(
             host=u.host,
             port=u.port,
             user=u.username or "root",
             password=u.password or "",
-            db=u.database,
             charset="utf8mb4",
             autocommit=True,
             init_command=await mysql_session(self.url),
             minsize=self.pool_size,
             maxsize=self.pool_size,
+            **{self.database_arg: u.database},
         )
 
     async def close(self) -> None:
@@ -413,6 +424,14 @@ class RawMySQL(RawStack):
 
     async def users_with_task_counts(self, limit: int) -> Any:
         return await self._fetch(self.sql["users.with_task_counts"], {"limit": limit, "offset": 0})
+
+
+class RawAsyncmy(RawMySQL):
+    """asyncmy's pool, the same code as aiomysql's. Its plain ``conn.cursor()`` is
+    kept on purpose: asyncmy takes its fast path only for the ``Cursor`` class itself."""
+
+    driver = "asyncmy"
+    database_arg = "database"
 
 
 _ID_COLUMNS = ("id", "user_id")
@@ -570,16 +589,18 @@ class RawSQLite(RawStack):
         return await self._fetch(self.sql["users.with_task_counts"], {"limit": limit, "offset": 0})
 
 
+# By rawrepo's driver name for the URL's scheme (``mysql+asyncmy://`` -> asyncmy).
 _RAW: dict[str, type[RawStack]] = {
-    "postgresql": RawPostgres,
-    "mysql": RawMySQL,
-    "sqlite": RawSQLite,
+    "asyncpg": RawPostgres,
+    "aiomysql": RawMySQL,
+    "asyncmy": RawAsyncmy,
+    "aiosqlite": RawSQLite,
 }
 
 
 def raw_stack(url: str, dialect: Dialect, pool_size: int) -> RawStack:
-    """The ``raw`` stack for ``dialect``."""
-    return _RAW[dialect](url, dialect, pool_size)
+    """The ``raw`` stack for the driver of ``url`` (a ``dialect`` database)."""
+    return _RAW[parse_url(url).driver](url, dialect, pool_size)
 
 
 # --------------------------------------------------------------------------- raw_validated

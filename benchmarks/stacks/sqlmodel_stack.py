@@ -131,10 +131,12 @@ class SMTask(SQLModel, table=True):
     user: SMUser | None = Relationship(back_populates="tasks")
 
 
+# By rawrepo's driver name: SQLAlchemy runs on the same driver as the other stacks.
 _SCHEMES = {
-    "postgresql": "postgresql+asyncpg",
-    "mysql": "mysql+aiomysql",
-    "sqlite": "sqlite+aiosqlite",
+    "asyncpg": "postgresql+asyncpg",
+    "aiomysql": "mysql+aiomysql",
+    "asyncmy": "mysql+asyncmy",
+    "aiosqlite": "sqlite+aiosqlite",
 }
 
 
@@ -142,7 +144,7 @@ def sqlalchemy_url(url: str) -> str:
     """rawrepo's URL for the same database, in SQLAlchemy's driver-qualified form."""
     parsed = parse_url(url)
     rest = parsed.render(mask=False).split("://", 1)[1]
-    return f"{_SCHEMES[parsed.dialect]}://{rest}"
+    return f"{_SCHEMES[parsed.driver]}://{rest}"
 
 
 class SQLModelStack(Stack):
