@@ -37,8 +37,8 @@ async def _run(backend: str, key: str, stack_name: str, seconds: float) -> None:
                 raise SystemExit(f"wrong result: {problem}")
             await _loop(op, 1.0, 1)
             if workload.mode == "concurrent":
-                ops, p50, p99 = await _concurrent(op, sizes.concurrency, seconds)
-                print(f"{ops:,.0f} ops/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+                ops, p50, p99, worst = await _concurrent(op, sizes.concurrency, seconds)
+                print(f"{ops:,.0f} ops/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.2f} ms")
             elif workload.mode == "bulk":
                 start, n = time.perf_counter(), 0
                 while time.perf_counter() - start < seconds:

@@ -111,7 +111,11 @@ def table(cells: Sequence[Cell], stacks: Sequence[str], servers: dict[str, str |
                     text += f"{_fmt(value) + f' ({value / raw.ops_per_s:.2f})':>{width}}"
             lines.append(text)
             if any(c.p50_ms for c in row.values()):
-                for label, attr in (("p50 latency", "p50_ms"), ("p99 latency", "p99_ms")):
+                for label, attr in (
+                    ("p50 latency", "p50_ms"),
+                    ("p99 latency", "p99_ms"),
+                    ("max latency", "max_ms"),
+                ):
                     text = f"{'  ' + label:<46}{'ms':<9}"
                     for s in stacks:
                         found = row.get(s)

@@ -10,12 +10,20 @@
 rawrepo owns this pool rather than using each driver's own, so that the
 settings mean the same on all three backends and no driver-specific reset
 round trip runs on release (sessions always end with COMMIT or ROLLBACK).
+
+Waiting is first come, first served: a released slot goes straight to the
+longest waiter, so no caller starves while others take their connection straight
+back. The waiters' timeouts share one timer (armed for the earliest deadline)
+instead of one timer each: under load that was a sixth of the time of a point read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
+from collections import deque
 
 from rawrepo.drivers.base import Connection, Driver
 from rawrepo.errors import PoolTimeoutError
@@ -42,7 +50,10 @@ class Pool:
         self.timeout = timeout
         self.recycle = recycle
         self.connect_timeout = connect_timeout
-        self._slots = asyncio.Semaphore(self.max_size)
+        self._free = self.max_size  # slots neither in use nor promised to a waiter
+        self._waiters: deque[tuple[asyncio.Future[None], float]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
         self._idle: list[Connection] = []
         self._open = 0
         self._in_use = 0
@@ -68,27 +79,75 @@ class Pool:
 
     async def acquire(self, timeout: float | None = None) -> tuple[Connection, bool]:
         """A usable connection and whether it was reused from the idle list."""
-        wait = self.timeout if timeout is None else timeout
-        try:
-            if self._slots.locked():
-                async with asyncio.timeout(wait):
-                    await self._slots.acquire()
-            else:  # a free slot and nobody queued before us: no timer needed
-                await self._slots.acquire()
-        except TimeoutError:
-            raise PoolTimeoutError(
-                f"no free connection after {wait:g}s (pool_timeout): all {self.max_size}"
-                f" connections (pool_size {self.keep_idle} + max_overflow"
-                f" {self.max_size - self.keep_idle}) are in use",
-                hint="release sessions sooner, or raise DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW",
-            ) from None
+        if self._free > 0 and not self._waiters:
+            self._free -= 1  # a free slot and nobody queued before us: no waiting at all
+        else:
+            wait = self.timeout if timeout is None else timeout
+            try:
+                await self._wait_for_slot(wait)
+            except TimeoutError:
+                raise PoolTimeoutError(
+                    f"no free connection after {wait:g}s (pool_timeout): all {self.max_size}"
+                    f" connections (pool_size {self.keep_idle} + max_overflow"
+                    f" {self.max_size - self.keep_idle}) are in use",
+                    hint="release sessions sooner, or raise DATABASE_POOL_SIZE /"
+                    " DATABASE_MAX_OVERFLOW",
+                ) from None
         try:
             conn, reused = await self._checkout()
         except BaseException:
-            self._slots.release()
+            self._release_slot()
             raise
         self._in_use += 1
         return conn, reused
+
+    async def _wait_for_slot(self, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        entry = (fut, loop.time() + max(wait, 0.0))
+        self._waiters.append(entry)
+        if entry[1] < self._timer_at:
+            self._arm(loop, entry[1])
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._release_slot()  # granted just as this caller was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # the timer may have taken it off
+                    self._waiters.remove(entry)
+            raise
+
+    def _release_slot(self) -> None:
+        """Hand a slot to the longest waiter, or mark it free."""
+        while self._waiters:
+            fut, _ = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._free += 1
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = loop.call_at(at, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The shared timer: fail the waiters whose deadline has passed, re-arm for the rest."""
+        self._timer, self._timer_at = None, math.inf
+        now = loop.time() + 0.001  # call_at may fire up to the clock's resolution early
+        waiting: deque[tuple[asyncio.Future[None], float]] = deque()
+        for fut, deadline in self._waiters:
+            if fut.done():
+                continue
+            if deadline <= now:
+                fut.set_exception(TimeoutError())
+            else:
+                waiting.append((fut, deadline))
+        self._waiters = waiting
+        if waiting:
+            self._arm(loop, min(deadline for _, deadline in waiting))
 
     async def _checkout(self) -> tuple[Connection, bool]:
         now = time.monotonic()
@@ -121,13 +180,13 @@ class Pool:
             else:
                 self._idle.append(conn)
         finally:
-            self._slots.release()
+            self._release_slot()
 
     async def forget(self, conn: Connection) -> None:
         """Release a connection that was already closed or aborted by its user."""
         self._in_use -= 1
         self._open -= 1
-        self._slots.release()
+        self._release_slot()
 
     async def close(self) -> None:
         """Close the idle connections now; in-use ones are closed when released."""

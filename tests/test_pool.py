@@ -145,6 +145,83 @@ async def test_waiter_gets_a_connection_as_soon_as_one_is_released(
     assert live_pool(db).in_use == 0
 
 
+async def test_waiters_are_served_first_come_first_served(
+    make_db: Callable[..., Database],
+) -> None:
+    # A session that ends and opens the next one at once must queue behind the
+    # sessions already waiting, not take its connection straight back.
+    db = make_db(pool_size=1, max_overflow=0, pool_timeout=5)
+    order: list[str] = []
+
+    async def worker(name: str, rounds: int) -> None:
+        for _ in range(rounds):
+            async with db.session() as session:
+                order.append(name)
+                await session.fetch_value("core.select_one")
+
+    await asyncio.wait_for(
+        asyncio.gather(worker("a", 3), worker("b", 3), worker("c", 3)), timeout=10
+    )
+    assert order == ["a", "b", "c"] * 3
+    assert live_pool(db).in_use == 0
+
+
+async def test_each_waiter_times_out_at_its_own_deadline(
+    make_db: Callable[..., Database],
+) -> None:
+    # The waiters share one timer: a later waiter with a shorter timeout must still
+    # fail first, and one that is served in time must not fail at all.
+    db = make_db(pool_size=1, max_overflow=0, pool_timeout=10)
+    await db.connect()
+    pool = live_pool(db)
+    conn, _ = await pool.acquire()
+    start = time.monotonic()
+
+    async def wait(timeout: float) -> float:
+        with pytest.raises(PoolTimeoutError):
+            await pool.acquire(timeout=timeout)
+        return time.monotonic() - start
+
+    slow = asyncio.create_task(wait(0.6))
+    await asyncio.sleep(0.05)
+    fast = asyncio.create_task(wait(0.2))
+    served = asyncio.create_task(pool.acquire(timeout=5))
+    assert 0.15 <= await fast < 0.5
+    assert 0.55 <= await slow < 1.5
+    assert not served.done()
+    await pool.release(conn)
+    conn2, _ = await asyncio.wait_for(served, timeout=2)
+    await pool.release(conn2)
+    assert (pool.in_use, pool.size) == (0, 1)
+
+
+async def test_a_cancelled_waiter_neither_blocks_nor_swallows_a_connection(
+    make_db: Callable[..., Database],
+) -> None:
+    db = make_db(pool_size=1, max_overflow=0, pool_timeout=5)
+    await db.connect()
+    pool = live_pool(db)
+    conn, _ = await pool.acquire()
+    cancelled = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.05)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    # the slot handed to a waiter that is cancelled before it runs goes to the next one
+    granted_then_cancelled = asyncio.create_task(pool.acquire())
+    nxt = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.05)
+    await pool.release(conn)  # promised to granted_then_cancelled...
+    granted_then_cancelled.cancel()  # ...which is cancelled before it can take it
+    with pytest.raises(asyncio.CancelledError):
+        await granted_then_cancelled
+    conn2, _ = await asyncio.wait_for(nxt, timeout=2)
+    await pool.release(conn2)
+    async with asyncio.timeout(2), db.session() as session:  # and nothing queues stale
+        assert await session.fetch_value("core.select_one") == 1
+    assert pool.in_use == 0
+
+
 async def test_overflow_connections_are_closed_on_release(
     make_db: Callable[..., Database],
 ) -> None:
