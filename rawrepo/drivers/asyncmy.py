@@ -18,17 +18,14 @@ from typing import Any, ClassVar
 
 import asyncmy
 import asyncmy.errors
-from asyncmy.constants import FIELD_TYPE
-from asyncmy.converters import conversions
+from asyncmy.converters import conversions, escape_item, escape_str
 from asyncmy.cursors import Cursor, SSCursor
 
-from rawrepo.drivers.mysql import MySQLConnection, MySQLDriver, aware_datetime
+from rawrepo.drivers.mysql import MySQLConnection, MySQLDriver, conversions_for
 
 __all__ = ["AsyncmyConnection", "AsyncmyDriver"]
 
-_CONV: dict[Any, Any] = dict(conversions)
-_CONV[FIELD_TYPE.DATETIME] = aware_datetime
-_CONV[FIELD_TYPE.TIMESTAMP] = aware_datetime
+_CONV = conversions_for(conversions, escape_str, escape_item)
 
 
 class _QuietCursor(Cursor):
