@@ -317,10 +317,15 @@ class SQLiteConnection:
             return False
 
     async def _take_write_lock(self) -> None:
+        lock = self._driver.write_lock
+        if not lock.locked():
+            await lock.acquire()  # free: taken at once, no timer needed
+            self._holds_write_lock = True
+            return
         timeout = self._driver.lock_timeout
         try:
             async with asyncio.timeout(timeout):
-                await self._driver.write_lock.acquire()
+                await lock.acquire()
         except TimeoutError:
             raise PoolTimeoutError(
                 f"waited {timeout:g}s for SQLite's single writer (another session holds an"
