@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import operator
 import re
 import time
 import types
@@ -178,14 +179,28 @@ def _escape_datetime(value: dt.datetime, mapping: Any = None) -> str:
     last = _last_datetime
     if last[0] is value:
         return last[1]
-    naive = value.astimezone(utc).replace(tzinfo=None) if value.tzinfo is not None else value
-    literal = f"'{naive.isoformat(' ')}'"
+    tz = value.tzinfo
+    if tz is None:
+        literal = f"'{value.isoformat(' ')}'"
+    else:  # drop the "+00:00" of an aware UTC value's isoformat
+        literal = f"'{(value if tz is utc else value.astimezone(utc)).isoformat(' ')[:-6]}'"
     _last_datetime = (value, literal)
     return literal
 
 
+_last_uuid: tuple[uuid.UUID | None, str] = (None, "")
+
+
 def _escape_uuid(value: uuid.UUID, mapping: Any = None) -> str:
-    return f"'{value}'"  # hex digits and dashes: nothing to escape
+    # hex digits and dashes: nothing to escape. The rows of a bulk insert share their
+    # foreign key, so the last literal is kept (as for datetimes).
+    global _last_uuid
+    last = _last_uuid
+    if last[0] is value:
+        return last[1]
+    literal = f"'{value}'"
+    _last_uuid = (value, literal)
+    return literal
 
 
 def conversions_for(
@@ -232,6 +247,73 @@ def _escape(conn: Any, obj: Any) -> str:
     if isinstance(obj, Enum):
         obj = obj.value
     return str(aiomysql.Connection.escape(conn, obj))
+
+
+_INSERT_VALUES = re.compile(
+    r"\s*((?:INSERT|REPLACE)\b.+\bVALUES?\s*)"
+    r"(\(\s*%\(\w+\)s\s*(?:,\s*%\(\w+\)s\s*)*\))"
+    r"(\s*(?:ON\s+DUPLICATE\b.*)?);?\s*\Z",
+    re.IGNORECASE | re.DOTALL,
+)
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# Characters per multi-row statement: at most 4 bytes each, so a statement stays under
+# the smallest default max_allowed_packet (4 MB, MySQL 5.7).
+MAX_STATEMENT_CHARS = 1_000_000
+
+
+class _MultiRow:
+    """``INSERT ... VALUES (%(a)s, %(b)s)`` run for many rows as multi-row INSERTs whose
+    text rawrepo builds itself: each value escaped once, in parameter order, with no
+    per-row dict (the drivers' ``executemany`` escapes each row into a new dict)."""
+
+    __slots__ = ("get", "postfix", "prefix", "row")
+
+    def __init__(self, prefix: str, row: str, names: tuple[str, ...], postfix: str) -> None:
+        self.prefix = prefix
+        self.row = row
+        self.postfix = postfix
+        if len(names) == 1:
+            (name,) = names
+            self.get: Callable[[Any], tuple[Any, ...]] = lambda args: (args[name],)
+        else:
+            self.get = operator.itemgetter(*names)
+
+    def statements(self, literal: Callable[[Any], str], rows: Sequence[Args]) -> list[str]:
+        get, template = self.get, self.row
+        values = [template % tuple(map(literal, get(row))) for row in rows]
+        out: list[str] = []
+        start, size = 0, len(self.prefix) + len(self.postfix)
+        for i, value in enumerate(values):
+            if i > start and size + len(value) + 1 > MAX_STATEMENT_CHARS:
+                out.append(self.prefix + ",".join(values[start:i]) + self.postfix)
+                start, size = i, len(self.prefix) + len(self.postfix)
+            size += len(value) + 1
+        out.append(self.prefix + ",".join(values[start:]) + self.postfix)
+        return out
+
+
+_plans: dict[str, _MultiRow | None] = {}
+
+
+def _multi_row_plan(sql: str) -> _MultiRow | None:
+    """The multi-row plan of a single-row INSERT/REPLACE, or None for other statements."""
+    try:
+        return _plans[sql]
+    except KeyError:
+        pass
+    plan = None
+    m = _INSERT_VALUES.match(sql)
+    if m:
+        row = m.group(2)
+        # the text outside the VALUES tuple is sent as is: undo the loader's %% escaping
+        plan = _MultiRow(
+            m.group(1) % (),
+            _PLACEHOLDER.sub("%s", row),
+            tuple(_PLACEHOLDER.findall(row)),
+            (m.group(3) or "") % (),
+        )
+    _plans[sql] = plan
+    return plan
 
 
 class MySQLConnection:
@@ -372,10 +454,16 @@ class MySQLConnection:
     async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
         if not args:
             return 0
+        plan = _multi_row_plan(query.sql)
         try:
             async with self._conn.cursor() as cur:
-                count = await cur.executemany(query.sql, args)
-                return int(count or 0)
+                if plan is None:
+                    count = await cur.executemany(query.sql, args)
+                    return int(count or 0)
+                count = 0
+                for statement in plan.statements(self._conn.literal, args):
+                    count += int(await cur.execute(statement))
+                return count
         except Exception as exc:
             raise self._error(exc, query) from exc
 
