@@ -78,3 +78,15 @@ def test_only_single_row_inserts_take_the_multi_row_path() -> None:
     assert built.statements(repr, [{"a": 1, "b": 2}, {"a": 3, "b": 4}]) == [
         "INSERT INTO t (a, b) VALUES (2, 1),(4, 3) ON DUPLICATE KEY UPDATE c = '100%'"
     ]
+
+
+async def test_text_is_stored_exactly_when_the_session_uses_no_backslash_escapes(
+    db: Database,
+) -> None:
+    names = ["a'b\\c", 'q"\\n', "100%"]
+    async with db.session() as session:
+        async with session.connection.raw.cursor() as cur:  # type: ignore[attr-defined]
+            await cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+        rows = [item(i, name) for i, name in enumerate(names, start=1)]
+        assert await session.execute_many("items.insert_item", rows) == 3
+    assert [name for _, name, _ in await stored(db)] == names
