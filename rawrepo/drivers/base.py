@@ -258,6 +258,8 @@ def to_utc_naive(value: dt.datetime) -> dt.datetime:
 
 def sqlite_timestamp(value: dt.datetime) -> str:
     """Fixed-width UTC text that sorts in time order: ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``."""
+    if value.tzinfo is utc:
+        return value.isoformat(sep=" ", timespec="microseconds")
     if value.tzinfo is None:
         value = value.replace(tzinfo=utc)
     return value.astimezone(utc).isoformat(sep=" ", timespec="microseconds")

@@ -160,6 +160,9 @@ def unicode_lower(value: Any) -> Any:
 
 
 def _adapt(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dt.datetime):
