@@ -382,10 +382,16 @@ class SQLiteConnection:
         await self._plumbing(f"ROLLBACK TO SAVEPOINT {name}")
 
     async def _run(self, fn: Callable[..., T], query: Query, params: Any) -> T:
-        begin = await self._prepare(write=query.is_write)
+        if query.is_write or self._want_transaction:
+            begin = await self._prepare(write=query.is_write)
+        else:
+            begin = None  # a read outside a transaction: nothing to prepare
         try:
             if begin is None:
-                return await self._call(fn, self._conn._conn, query.sql, params)
+                result0: T = await self._conn._execute(  # type: ignore[no-untyped-call]
+                    fn, self._conn._connection, query.sql, params
+                )
+                return result0
             result: T = await self._call(
                 _after_begin, self._conn._conn, begin, fn, query.sql, params
             )
