@@ -330,6 +330,8 @@ def _literal_for(conn: Any) -> Callable[[Any], str]:
             return _escape_uuid(value)
         if kind is int:
             return str(value)
+        if isinstance(value, Enum):  # a status column: its value, through this function
+            return literal(value.value)
         return generic(value)
 
     return literal
