@@ -18,14 +18,14 @@ from typing import Any, ClassVar
 
 import asyncmy
 import asyncmy.errors
-from asyncmy.converters import conversions, escape_item, escape_str
+from asyncmy.converters import conversions, escape_str
 from asyncmy.cursors import Cursor, SSCursor
 
 from rawrepo.drivers.mysql import MySQLConnection, MySQLDriver, conversions_for
 
 __all__ = ["AsyncmyConnection", "AsyncmyDriver"]
 
-_CONV = conversions_for(conversions, escape_str, escape_item)
+_CONV = conversions_for(conversions, escape_str)
 
 
 class _QuietCursor(Cursor):

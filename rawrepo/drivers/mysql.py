@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import operator
 import re
 import time
-import types
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from enum import Enum
@@ -26,7 +26,7 @@ import aiomysql
 import pymysql.err as myerr
 from pymysql.constants import CLIENT, FIELD_TYPE
 from pymysql.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
-from pymysql.converters import conversions, convert_datetime, escape_item, escape_str
+from pymysql.converters import conversions, convert_datetime, escape_str
 
 from rawrepo.config import DatabaseURL, Dialect
 from rawrepo.drivers.base import (
@@ -204,50 +204,61 @@ def _escape_uuid(value: uuid.UUID, mapping: Any = None) -> str:
     return literal
 
 
-def conversions_for(
-    base: dict[Any, Any], escape_str: Callable[..., str], escape_item: Callable[..., str]
-) -> dict[Any, Any]:
-    """A driver's ``conv`` mapping with rawrepo's decoders and encoders: DATETIME read
-    as aware UTC; datetimes, UUIDs and enums written without a per-value adaptation
-    pass. (Both drivers encode by exact type, falling back to the ``str`` encoder.)"""
+def make_literal(text: Callable[[str], str], other: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A parameter value as an SQL literal: text through ``text``; None, ints, datetimes
+    (as UTC), UUIDs and enums (their value) by rawrepo, without a per-value adaptation
+    pass or the drivers' dispatch; anything else through ``other`` (the driver's)."""
 
-    def escape_text(value: Any, mapping: Any = None) -> str:
-        if type(value) is str:
-            return escape_str(value, mapping)
+    def literal(value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            return text(value)
+        if value is None:
+            return "NULL"
+        if kind is dt.datetime:
+            return _escape_datetime(value)
+        if kind is uuid.UUID:
+            return _escape_uuid(value)
+        if kind is int:
+            return str(value)
         if isinstance(value, Enum):
-            return escape_item(value.value, "utf8mb4", mapping)
+            return literal(value.value)
         if isinstance(value, uuid.UUID):  # subclasses, such as asyncpg's
             return _escape_uuid(value)
         if isinstance(value, dt.datetime):
             return _escape_datetime(value)
-        return escape_str(value, mapping)  # the drivers' behaviour: its str()
+        return other(value)
 
+    return literal
+
+
+def conversions_for(base: dict[Any, Any], escape_str: Callable[..., str]) -> dict[Any, Any]:
+    """A driver's ``conv`` mapping with rawrepo's decoders and encoders: DATETIME read
+    as aware UTC; datetimes, UUIDs and enums written by :func:`make_literal` (the
+    drivers encode by exact type, falling back to the ``str`` encoder)."""
+    literal = make_literal(escape_str, escape_str)  # other types: their str(), as before
     conv = dict(base)
     conv[FIELD_TYPE.DATETIME] = aware_datetime
     conv[FIELD_TYPE.TIMESTAMP] = aware_datetime
     conv[dt.datetime] = _escape_datetime
     conv[uuid.UUID] = _escape_uuid
-    conv[str] = escape_text
+    conv[str] = lambda value, mapping=None: literal(value)
     return conv
 
 
-_CONV = conversions_for(conversions, escape_str, escape_item)
+_CONV = conversions_for(conversions, escape_str)
 
 
-def _escape(conn: Any, obj: Any) -> str:
-    """aiomysql's ``Connection.escape`` with rawrepo's encoders: aiomysql ignores the
-    encoders in ``conv`` (it escapes with PyMySQL's process-wide table), so each of
-    its connections gets this method instead (see :meth:`MySQLDriver._dial`)."""
-    kind = type(obj)
-    if kind is str:
-        return "'" + str(conn.escape_string(obj)) + "'"
-    if kind is dt.datetime or isinstance(obj, dt.datetime):
-        return _escape_datetime(obj)
-    if kind is uuid.UUID or isinstance(obj, uuid.UUID):
-        return _escape_uuid(obj)
-    if isinstance(obj, Enum):
-        obj = obj.value
-    return str(aiomysql.Connection.escape(conn, obj))
+def _aiomysql_escape(conn: Any) -> Callable[[Any], str]:
+    """An aiomysql connection's ``escape`` with rawrepo's encoders: aiomysql ignores
+    the encoders in ``conv`` (it escapes with PyMySQL's process-wide table), so each of
+    its connections gets this instead (see :meth:`MySQLDriver._dial`)."""
+    escape_string = conn.escape_string  # honours the session's NO_BACKSLASH_ESCAPES
+
+    def text(value: str) -> str:
+        return "'" + str(escape_string(value)) + "'"
+
+    return make_literal(text, functools.partial(aiomysql.Connection.escape, conn))
 
 
 _INSERT_VALUES = re.compile(
@@ -307,34 +318,21 @@ class _MultiRow:
         return out
 
 
+def _quote(value: str) -> str:
+    """A quoted string with MySQL's backslash escapes (as the drivers escape it)."""
+    if _NEEDS_ESCAPE.search(value) is None:
+        return "'" + value + "'"
+    return "'" + value.translate(_BACKSLASH_ESCAPES) + "'"
+
+
 def _literal_for(conn: Any) -> Callable[[Any], str]:
-    """The driver connection's ``literal`` with the common types of a bulk insert taken
-    first, without its dispatch. Text is escaped as the drivers escape it, unless the
-    session runs with NO_BACKSLASH_ESCAPES: then the driver's own function does it."""
-    generic: Callable[[Any], str] = conn.literal
+    """The connection's ``literal`` for a bulk insert: text quoted without the drivers'
+    per-string session check, unless the session runs with NO_BACKSLASH_ESCAPES (then
+    the driver's own function does it all)."""
+    driver_literal: Callable[[Any], str] = conn.literal
     if int(getattr(conn, "server_status", 0) or 0) & SERVER_STATUS_NO_BACKSLASH_ESCAPES:
-        return generic
-    table, needs_escape = _BACKSLASH_ESCAPES, _NEEDS_ESCAPE.search
-
-    def literal(value: Any) -> str:
-        kind = type(value)
-        if kind is str:
-            if needs_escape(value) is None:
-                return "'" + value + "'"  # type: ignore[no-any-return]
-            return "'" + str(value.translate(table)) + "'"
-        if value is None:
-            return "NULL"
-        if kind is dt.datetime:
-            return _escape_datetime(value)
-        if kind is uuid.UUID:
-            return _escape_uuid(value)
-        if kind is int:
-            return str(value)
-        if isinstance(value, Enum):  # a status column: its value, through this function
-            return literal(value.value)
-        return generic(value)
-
-    return literal
+        return driver_literal
+    return make_literal(_quote, driver_literal)
 
 
 _plans: dict[str, _MultiRow | None] = {}
@@ -594,7 +592,7 @@ class MySQLDriver:
     async def _dial(self, **kwargs: Any) -> Any:
         """Open one driver connection."""
         conn = await aiomysql.connect(**kwargs)
-        conn.escape = types.MethodType(_escape, conn)
+        conn.escape = _aiomysql_escape(conn)
         return conn
 
     async def _open(self, timeout: float, **overrides: Any) -> Any:
