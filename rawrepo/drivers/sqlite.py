@@ -388,10 +388,7 @@ class SQLiteConnection:
             begin = None  # a read outside a transaction: nothing to prepare
         try:
             if begin is None:
-                result0: T = await self._conn._execute(  # type: ignore[no-untyped-call]
-                    fn, self._conn._connection, query.sql, params
-                )
-                return result0
+                return await self._call(fn, self._conn._conn, query.sql, params)
             result: T = await self._call(
                 _after_begin, self._conn._conn, begin, fn, query.sql, params
             )
