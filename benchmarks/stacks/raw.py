@@ -325,7 +325,27 @@ class RawPostgres(RawStack):
 # --------------------------------------------------------------------------- MySQL
 
 
-class RawMySQL(RawStack):
+class _NamedParamsStack(RawStack):
+    """The stacks whose statements take named parameters (aiomysql, asyncmy, aiosqlite):
+    the reads that are one ``_fetch`` of all rows are the same for them."""
+
+    async def _fetch(self, sql: str, args: dict[str, Any]) -> Any:
+        """All rows of ``sql`` on one pooled connection."""
+        raise NotImplementedError
+
+    async def list_tasks(self, user_id: uuid.UUID, limit: int) -> Any:
+        args = {"user_id": str(user_id), "limit": limit, "offset": 0}
+        return await self._fetch(self.sql["tasks.get_by_user"], args)
+
+    async def search_titles(self, term: str) -> Any:
+        args = {"pattern": like_pattern(term), "limit": SEARCH_LIMIT, "offset": 0}
+        return await self._fetch(self.sql["tasks.search_by_title"], args)
+
+    async def users_with_task_counts(self, limit: int) -> Any:
+        return await self._fetch(self.sql["users.with_task_counts"], {"limit": limit, "offset": 0})
+
+
+class RawMySQL(_NamedParamsStack):
     """aiomysql's pool. asyncmy copies aiomysql's API (``create_pool``, ``acquire``,
     ``cursor()`` as an async context manager, ``begin``/``commit``), so
     :class:`RawAsyncmy` only names another module."""
@@ -404,14 +424,6 @@ class RawMySQL(RawStack):
             await cur.execute(self.sql["users.get_by_id"], {"id": str(user_id)})
             return await cur.fetchone()
 
-    async def list_tasks(self, user_id: uuid.UUID, limit: int) -> Any:
-        args = {"user_id": str(user_id), "limit": limit, "offset": 0}
-        return await self._fetch(self.sql["tasks.get_by_user"], args)
-
-    async def search_titles(self, term: str) -> Any:
-        args = {"pattern": like_pattern(term), "limit": SEARCH_LIMIT, "offset": 0}
-        return await self._fetch(self.sql["tasks.search_by_title"], args)
-
     async def get_user_with_tasks(self, user_id: uuid.UUID) -> Any:
         uid = str(user_id)
         async with self.pool.acquire() as conn, conn.cursor() as cur:
@@ -421,9 +433,6 @@ class RawMySQL(RawStack):
                 return None
             await cur.execute(self.sql["tasks.get_all_by_user"], {"user_id": uid})
             return user, await cur.fetchall()
-
-    async def users_with_task_counts(self, limit: int) -> Any:
-        return await self._fetch(self.sql["users.with_task_counts"], {"limit": limit, "offset": 0})
 
 
 class RawAsyncmy(RawMySQL):
@@ -472,7 +481,7 @@ def _sqlite_row(r: dict[str, Any]) -> dict[str, Any]:
     return _adapted(r, _ts)
 
 
-class RawSQLite(RawStack):
+class RawSQLite(_NamedParamsStack):
     """aiosqlite has no pool: ``pool_size`` connections behind a semaphore stand in for one."""
 
     conns: list[aiosqlite.Connection]
@@ -565,14 +574,6 @@ class RawSQLite(RawStack):
         rows = await self._fetch(self.sql["users.get_by_id"], {"id": str(user_id)})
         return rows[0] if rows else None
 
-    async def list_tasks(self, user_id: uuid.UUID, limit: int) -> Any:
-        args = {"user_id": str(user_id), "limit": limit, "offset": 0}
-        return await self._fetch(self.sql["tasks.get_by_user"], args)
-
-    async def search_titles(self, term: str) -> Any:
-        args = {"pattern": like_pattern(term), "limit": SEARCH_LIMIT, "offset": 0}
-        return await self._fetch(self.sql["tasks.search_by_title"], args)
-
     async def get_user_with_tasks(self, user_id: uuid.UUID) -> Any:
         uid = str(user_id)
         conn = await self._acquire()
@@ -584,9 +585,6 @@ class RawSQLite(RawStack):
             return next(iter(users)), tasks
         finally:
             self._release(conn)
-
-    async def users_with_task_counts(self, limit: int) -> Any:
-        return await self._fetch(self.sql["users.with_task_counts"], {"limit": limit, "offset": 0})
 
 
 # By rawrepo's driver name for the URL's scheme (``mysql+asyncmy://`` -> asyncmy).
