@@ -167,41 +167,39 @@ def aware_datetime(value: str | bytes) -> Any:
 _TYPE_NAMES = {value: name.lower() for name, value in vars(FIELD_TYPE).items() if name.isupper()}
 
 
-_last_datetime: tuple[dt.datetime | None, str] = (None, "")
+def _reuse_last(encode: Callable[[Any], str]) -> Callable[..., str]:
+    """``encode`` that returns the last literal again when given the same object again:
+    the rows of a bulk insert share their timestamp and foreign-key objects. The cell
+    keeps its object alive, so the same identity means the same object."""
+    last: tuple[Any, str] = (None, "")
+
+    def encoder(value: Any, mapping: Any = None) -> str:
+        nonlocal last
+        seen = last
+        if seen[0] is value:
+            return seen[1]
+        literal = encode(value)
+        last = (value, literal)
+        return literal
+
+    return encoder
 
 
-def _escape_datetime(value: dt.datetime, mapping: Any = None) -> str:
+@_reuse_last
+def _escape_datetime(value: dt.datetime) -> str:
     # A DATETIME literal in UTC (aware values converted, naive ones taken as UTC).
     # isoformat is C code: PyMySQL's str.format of six attributes took 4x as long, and
-    # was the largest single cost of a 10,000-row bulk insert, whose rows share one
-    # timestamp object: the last literal is kept (the tuple keeps its object alive, so
-    # an identical id means the same object).
-    global _last_datetime
-    last = _last_datetime
-    if last[0] is value:
-        return last[1]
+    # was the largest single cost of a 10,000-row bulk insert.
     tz = value.tzinfo
     if tz is None:
-        literal = f"'{value.isoformat(' ')}'"
-    else:  # drop the "+00:00" of an aware UTC value's isoformat
-        literal = f"'{(value if tz is utc else value.astimezone(utc)).isoformat(' ')[:-6]}'"
-    _last_datetime = (value, literal)
-    return literal
+        return f"'{value.isoformat(' ')}'"
+    # drop the "+00:00" of an aware UTC value's isoformat
+    return f"'{(value if tz is utc else value.astimezone(utc)).isoformat(' ')[:-6]}'"
 
 
-_last_uuid: tuple[uuid.UUID | None, str] = (None, "")
-
-
-def _escape_uuid(value: uuid.UUID, mapping: Any = None) -> str:
-    # hex digits and dashes: nothing to escape. The rows of a bulk insert share their
-    # foreign key, so the last literal is kept (as for datetimes).
-    global _last_uuid
-    last = _last_uuid
-    if last[0] is value:
-        return last[1]
-    literal = f"'{value}'"
-    _last_uuid = (value, literal)
-    return literal
+@_reuse_last
+def _escape_uuid(value: uuid.UUID) -> str:
+    return f"'{value}'"  # hex digits and dashes: nothing to escape
 
 
 def make_literal(text: Callable[[str], str], other: Callable[[Any], str]) -> Callable[[Any], str]:
