@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from rawrepo import Database
+from rawrepo import Database, Session
 from rawrepo.models import TaskStatus
 from rawrepo.repositories import TaskRepository, UserRepository
 
@@ -24,22 +24,28 @@ MOMENTS = {
 }
 
 
+async def insert_user(session: Session, when: dt.datetime) -> uuid.UUID:
+    """A new user row stamped ``when`` (both timestamps), through the SQL file itself."""
+    user_id = uuid.uuid4()
+    await session.execute(
+        "users.create",
+        id=user_id,
+        username=f"u_{user_id.hex[:12]}",
+        email=None,
+        created_at=when,
+        updated_at=when,
+    )
+    return user_id
+
+
 @pytest.mark.parametrize("case", MOMENTS)
 async def test_datetime_parameters_are_stored_as_the_same_instant(
     rawrepo_db: Database, case: str
 ) -> None:
     value = MOMENTS[case]
     expected = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-    user_id = uuid.uuid4()
     async with rawrepo_db.session() as session:
-        await session.execute(
-            "users.create",
-            id=user_id,
-            username=f"when_{user_id.hex[:12]}",
-            email=None,
-            created_at=value,
-            updated_at=value,
-        )
+        user_id = await insert_user(session, value)
         user = await UserRepository().get(session, user_id)
     assert user is not None
     assert user.created_at == expected  # the same instant...
@@ -48,16 +54,9 @@ async def test_datetime_parameters_are_stored_as_the_same_instant(
 
 
 async def test_enum_and_uuid_parameters_are_stored_as_their_values(rawrepo_db: Database) -> None:
-    user_id, task_id, now = uuid.uuid4(), uuid.uuid4(), dt.datetime.now(dt.UTC)
+    task_id, now = uuid.uuid4(), dt.datetime.now(dt.UTC)
     async with rawrepo_db.session() as session:
-        await session.execute(
-            "users.create",
-            id=user_id,
-            username=f"enum_{user_id.hex[:12]}",
-            email=None,
-            created_at=now,
-            updated_at=now,
-        )
+        user_id = await insert_user(session, now)
         await session.execute(
             "tasks.create",
             id=task_id,
