@@ -95,6 +95,7 @@ class TaskRow:
             "id": self.id,
             "user_id": self.user_id,
             "title": self.title,
+            "title_folded": self.title.casefold(),
             "description": self.description,
             "status": self.status,
             "created_at": self.created_at,

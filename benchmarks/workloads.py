@@ -254,7 +254,7 @@ class SearchTitles(Workload):
 
 
 class SearchTitlesNoIndex(SearchTitles):
-    """W5 again after ``DROP INDEX ix_tasks_title_trgm`` on the same data (PostgreSQL)."""
+    """W5 again after ``DROP INDEX ix_tasks_title_folded_trgm`` on the same data (PostgreSQL)."""
 
     key = "W5-noindex"
     title = "title search, trigram index dropped"
@@ -265,7 +265,7 @@ class SearchTitlesNoIndex(SearchTitles):
         if "search_expected" not in shared:
             await super().seed(admin, shared)
         self.expected = shared["search_expected"]
-        await admin.admin("DROP INDEX ix_tasks_title_trgm")
+        await admin.admin("DROP INDEX ix_tasks_title_folded_trgm")
 
 
 class UserWithTasks(Workload):

@@ -32,6 +32,8 @@ from rawrepo.errors import (
     QueryParameterError,
     RawRepoError,
     SerializationFailure,
+    SessionBusyError,
+    TransactionRolledBackError,
     TransientError,
     UniqueViolation,
 )
@@ -65,7 +67,9 @@ __all__ = [
     "RawRepoError",
     "SerializationFailure",
     "Session",
+    "SessionBusyError",
     "Settings",
+    "TransactionRolledBackError",
     "TransientError",
     "UniqueViolation",
     "__version__",

@@ -184,7 +184,9 @@ def _int(name: str, value: object, minimum: int) -> int:
         if isinstance(value, bool):
             raise ValueError
         number = int(value.strip()) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        if not isinstance(value, str | int) and number != value:
+            raise ValueError  # 1.5 would be truncated to 1
+    except (TypeError, ValueError, OverflowError):
         raise ConfigurationError(
             f"{name} must be an integer >= {minimum}, got {value!r}", variable=name
         ) from None

@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 
 from rawrepo.config import Dialect, Settings, mask_url
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
-from rawrepo.errors import ConnectionFailed, RawRepoError, TransientError
+from rawrepo.errors import (
+    ConnectionFailed,
+    DatabaseError,
+    RawRepoError,
+    SessionBusyError,
+    TransactionRolledBackError,
+    TransientError,
+)
 from rawrepo.pool import Pool
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
 
@@ -92,6 +99,15 @@ class Session:
     It saves the BEGIN and COMMIT round trips where a unit of work is one statement.
     ``session.begin()`` or a savepoint still opens a transaction in it, committed at
     the session's end as usual.
+
+    A session runs one call at a time: a call made while another is still running
+    (two of its queries in ``asyncio.gather``) raises SessionBusyError at once.
+
+    When a failed statement costs the whole transaction (any error on PostgreSQL, a
+    deadlock on MySQL, a full disk on SQLite), every later call in the session and its
+    normal end raise TransactionRolledBackError: nothing is committed, and nothing
+    runs outside the transaction by accident. A savepoint keeps the transaction alive
+    where the database allows it (PostgreSQL).
     """
 
     __slots__ = (
@@ -101,9 +117,12 @@ class Session:
         "_busy",
         "_conn",
         "_db",
+        "_failure",
         "_pool",
         "_queries",
+        "_recoverable",
         "_reused",
+        "_running",
         "_savepoints",
         "_streams",
     )
@@ -124,10 +143,14 @@ class Session:
         self._reused = reused  # from the idle list and not yet proven alive
         self._queries = queries
         self._active = True
-        self._busy = False
+        self._busy = False  # a driver call is in flight (stays set if it is interrupted)
+        self._running = False  # a call of this session is under way
         self._begun = False
         self._savepoints = 0
         self._streams: list[AsyncGenerator[list[Row], None]] = []
+        # the error that cost the transaction, and whether a savepoint can undo it
+        self._failure: DatabaseError | None = None
+        self._recoverable = False
 
     @property
     def dialect(self) -> Dialect:
@@ -169,9 +192,43 @@ class Session:
         await _abandon(self._pool, self._conn)
         self._conn, self._reused = await self._pool.acquire()
 
+    def _claim(self, what: str) -> None:
+        """Mark a call under way; SessionBusyError if another one is."""
+        if self._running:
+            raise SessionBusyError(
+                f"{what}: another call on this session is still running; a session runs"
+                " one statement at a time (await each call, or use one session per task)"
+            )
+        self._running = True
+
+    def _check_alive(self, what: str) -> None:
+        self._ensure_active()
+        if self._failure is not None:
+            raise self._rolled_back(what)
+
+    def _rolled_back(self, what: str) -> TransactionRolledBackError:
+        failure = self._failure
+        error = TransactionRolledBackError(
+            f"{what}: this session's transaction was rolled back after an earlier error"
+            f" ({failure.message if failure else 'unknown'}); nothing of it is committed",
+            error=failure,
+            query=failure.query if failure else None,
+            hint="run a statement that may fail inside session.savepoint(), or retry"
+            " the whole unit of work (Database.run_in_transaction)",
+        )
+        error.__cause__ = failure
+        return error
+
     async def begin(self) -> None:
         """Start the transaction now (it otherwise starts with the first write)."""
-        self._ensure_active()
+        self._claim("begin()")
+        try:
+            self._check_alive("begin()")
+            await self._begin()
+        finally:
+            self._running = False
+
+    async def _begin(self) -> None:
         if self._begun:
             return
         while True:
@@ -186,14 +243,32 @@ class Session:
             self._reused = False
             return
 
+    async def _failed(self, exc: DatabaseError) -> None:
+        """A statement failed: note whether it cost the open transaction."""
+        if not self._begun or isinstance(exc, ConnectionFailed) or self._failure is not None:
+            return
+        loss = await self._conn.transaction_lost(exc)
+        if loss is not None:
+            self._failure = exc
+            self._recoverable = loss == "aborted"
+
     async def _run(self, op: str, q: Query, args: Any) -> Any:
-        if not self._active:
-            self._ensure_active()
+        if self._running:
+            self._claim(q.name)
+        self._running = True
+        try:
+            return await self._call(op, q, args)
+        finally:
+            self._running = False
+
+    async def _call(self, op: str, q: Query, args: Any) -> Any:
+        if not self._active or self._failure is not None:
+            self._check_alive(q.name)
         if self._streams:
             await self._close_streams()  # another query ends an unfinished stream
         if q.is_write and not self._begun:
             if not self._autocommit:
-                await self.begin()
+                await self._begin()
             elif op == "execute_many":
                 return await self._one_transaction(op, q, args)
         echo = self._db.echo
@@ -208,6 +283,10 @@ class Session:
                 if self._reused and not self._begun:
                     await self._replace_connection()  # a read on a dead idle connection
                     continue
+                raise
+            except DatabaseError as exc:
+                self._busy = False
+                await self._failed(exc)
                 raise
             except Exception:
                 self._busy = False
@@ -226,13 +305,14 @@ class Session:
 
     async def _one_transaction(self, op: str, q: Query, args: Any) -> Any:
         """In an autocommit session: run one call as its own transaction."""
-        await self.begin()
+        await self._begin()
         try:
-            result = await self._run(op, q, args)
+            result = await self._call(op, q, args)
         except BaseException:
             if not self._busy:  # else the connection is mid-statement; the session aborts it
                 await self._conn.rollback()
                 self._begun = False
+                self._failure = None
             raise
         await self._conn.commit()
         self._begun = False
@@ -285,21 +365,28 @@ class Session:
         self._streams.append(stream)
         try:
             while True:
+                self._claim(q.name)
                 self._busy = True
                 try:
                     batch = await anext(stream)
                 except StopAsyncIteration:
                     self._busy = False
                     return
+                except DatabaseError as exc:
+                    self._busy = False
+                    await self._failed(exc)
+                    raise
                 except Exception:
                     self._busy = False
                     raise
+                finally:
+                    self._running = False
                 self._busy = False
                 yield batch
         finally:
-            if stream in self._streams:
+            if stream in self._streams:  # else another call has closed it, or is closing it
                 self._streams.remove(stream)
-            await stream.aclose()
+                await stream.aclose()
 
     async def stream(
         self, query: Query | str, /, *, batch_size: int = 1000, **params: Any
@@ -311,28 +398,55 @@ class Session:
                 yield row
 
     async def _close_streams(self) -> None:
-        for stream in list(self._streams):
-            await stream.aclose()
-        self._streams.clear()
+        while self._streams:
+            await self._streams.pop().aclose()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Session]:
         """A nested scope: an exception inside rolls back only the scope's changes
-        (and propagates); a normal exit keeps them in the enclosing transaction."""
-        await self.begin()
-        self._savepoints += 1
-        name = f"rawrepo_sp_{self._savepoints}"
-        await self._conn.savepoint(name)
+        (and propagates); a normal exit keeps them in the enclosing transaction.
+
+        Where the server has rolled back the whole transaction meanwhile (a deadlock on
+        MySQL), the scope's exception propagates as it is, never a savepoint error in
+        its place, so a transient error still reaches ``run_in_transaction``."""
+        self._claim("savepoint()")
+        try:
+            self._check_alive("savepoint()")
+            await self._begin()
+            self._savepoints += 1
+            name = f"rawrepo_sp_{self._savepoints}"
+            await self._conn.savepoint(name)
+        finally:
+            self._running = False
         try:
             yield self
         except BaseException:
             if self._busy:
                 raise  # the connection is mid-statement; the session aborts it
+            await self._undo_savepoint(name)
+            raise
+        self._claim("leaving savepoint()")
+        try:
+            self._check_alive("leaving savepoint()")
+            await self._conn.release_savepoint(name)
+        finally:
+            self._running = False
+
+    async def _undo_savepoint(self, name: str) -> None:
+        """Roll back to ``name`` after an exception in its scope, unless the server has
+        already rolled back the whole transaction; never raises a database error (the
+        scope's exception is the one to see)."""
+        if self._failure is not None and not self._recoverable:
+            return  # the transaction is gone, and its savepoints with it
+        try:
             await self._conn.rollback_to_savepoint(name)
             await self._conn.release_savepoint(name)
-            raise
-        else:
-            await self._conn.release_savepoint(name)
+        except DatabaseError as exc:
+            if self._failure is None:
+                self._failure = exc
+            self._recoverable = False
+            return
+        self._failure = None  # PostgreSQL: the aborted transaction lives on
 
 
 class _SessionContext:
@@ -374,8 +488,13 @@ class _SessionContext:
                 raise
         if exc_type is None:
             if session._begun:
+                if session._failure is not None:
+                    await _end_lost(session, pool, conn)
                 try:
                     await conn.commit()
+                except TransactionRolledBackError:
+                    await pool.release(conn)  # the transaction ended; the connection is fine
+                    raise
                 except BaseException:
                     await _abandon(pool, conn)
                     raise
@@ -392,6 +511,18 @@ class _SessionContext:
                 await _abandon(pool, conn)
                 return
         await pool.release(conn)
+
+
+async def _end_lost(session: Session, pool: Pool, conn: Connection) -> None:
+    """A session whose transaction the server rolled back ends normally: roll back what
+    is left of it and raise TransactionRolledBackError (a COMMIT would report success)."""
+    try:
+        await conn.rollback()
+    except BaseException:
+        await _abandon(pool, conn)
+    else:
+        await pool.release(conn)
+    raise session._rolled_back("leaving the session")
 
 
 async def _abandon(pool: Pool, conn: Connection, *, interrupted: bool = False) -> None:
@@ -574,15 +705,16 @@ class Database:
         backoff: float = 0.05,
     ) -> T:
         """Run ``fn(session)`` in a new session; rerun it on SerializationFailure or
-        DeadlockDetected (any TransientError) up to ``retries`` more times, with
+        DeadlockDetected (any TransientError, also when ``fn`` caught it and the session
+        ended with TransactionRolledBackError) up to ``retries`` more times, with
         jittered exponential backoff; the last error is raised when they run out."""
         attempt = 0
         while True:
             try:
                 async with self.create_session() as session:
                     return await fn(session)
-            except TransientError:
-                if attempt >= retries:
+            except (TransientError, TransactionRolledBackError) as exc:
+                if attempt >= retries or not _retryable(exc):
                     raise
                 delay = backoff * (2**attempt) * (0.5 + random.random())
                 attempt += 1
@@ -622,6 +754,12 @@ class Database:
             in_use=pool.in_use,
             error=error,
         )
+
+
+def _retryable(exc: DatabaseError) -> bool:
+    if isinstance(exc, TransactionRolledBackError):
+        return isinstance(exc.error, TransientError)
+    return True
 
 
 def _enable_echo() -> None:

@@ -21,9 +21,12 @@ the same violation raises the same class on PostgreSQL, MySQL and SQLite.
     │   │   ├── ForeignKeyViolation
     │   │   ├── NotNullViolation
     │   │   └── CheckViolation
+    │   ├── TransactionRolledBackError     the server rolled the transaction back;
+    │   │                                  COMMIT did not (and will not) commit it
     │   └── TransientError                 retrying the transaction may succeed
     │       ├── SerializationFailure
     │       └── DeadlockDetected
+    ├── SessionBusyError (also RuntimeError)  a call overlapped another on one session
     ├── MigrationError                     a migration failed or the lock is stale
     ├── NotFoundError                      (service layer) the entity does not exist
     │   ├── UserNotFoundError
@@ -60,7 +63,9 @@ __all__ = [
     "QueryParameterError",
     "RawRepoError",
     "SerializationFailure",
+    "SessionBusyError",
     "TaskNotFoundError",
+    "TransactionRolledBackError",
     "TransientError",
     "UniqueViolation",
     "UserNotFoundError",
@@ -218,6 +223,38 @@ class SerializationFailure(TransientError):
 
 class DeadlockDetected(TransientError):
     """The server broke a deadlock by aborting this transaction; retry it."""
+
+
+class TransactionRolledBackError(DatabaseError):
+    """The server rolled the session's transaction back, so none of its writes will be
+    committed; raised when the session ends normally (where a COMMIT would silently
+    have done nothing) and by any further call in the session.
+
+    A failed statement aborts the whole transaction on PostgreSQL; a deadlock does on
+    MySQL/MariaDB, and a full disk on SQLite. Catching that statement's error does not
+    undo it: run a statement that may fail inside ``session.savepoint()`` to keep the
+    rest of the transaction. ``error`` is the error that cost the transaction (also the
+    ``__cause__``); :meth:`Database.run_in_transaction` retries when it is transient.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        error: DatabaseError | None = None,
+        sqlstate: str | None = None,
+        query: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, sqlstate=sqlstate, query=query, hint=hint)
+        self.error = error
+
+
+class SessionBusyError(RawRepoError, RuntimeError):
+    """A call was made on a session while another call on it was still running (e.g.
+    two queries of one session in ``asyncio.gather``). A session holds one connection,
+    which runs one statement at a time: await each call in turn, or give each task its
+    own session."""
 
 
 class MigrationError(RawRepoError):

@@ -55,8 +55,8 @@ class Pool:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._idle: list[Connection] = []
+        self._out: set[Connection] = set()  # handed out and not yet given back
         self._open = 0
-        self._in_use = 0
         self._closed = False
 
     @property
@@ -67,7 +67,7 @@ class Pool:
     @property
     def in_use(self) -> int:
         """Connections handed out and not yet released."""
-        return self._in_use
+        return len(self._out)
 
     @property
     def idle(self) -> int:
@@ -98,7 +98,7 @@ class Pool:
         except BaseException:
             self._release_slot()
             raise
-        self._in_use += 1
+        self._out.add(conn)
         return conn, reused
 
     async def _wait_for_slot(self, wait: float) -> None:
@@ -166,8 +166,10 @@ class Pool:
         await conn.close()
 
     async def release(self, conn: Connection, *, discard: bool = False) -> None:
-        """Give a connection back; ``discard`` closes it instead of keeping it."""
-        self._in_use -= 1
+        """Give a connection back; ``discard`` closes it instead of keeping it. Giving
+        back a connection that is not out (twice, say) changes nothing."""
+        if not self._give_back(conn):
+            return
         try:
             if (
                 discard
@@ -183,10 +185,20 @@ class Pool:
             self._release_slot()
 
     async def forget(self, conn: Connection) -> None:
-        """Release a connection that was already closed or aborted by its user."""
-        self._in_use -= 1
-        self._open -= 1
-        self._release_slot()
+        """Release a connection that was already closed or aborted by its user (at most
+        once: a second call for the same connection changes nothing)."""
+        if self._give_back(conn):
+            self._open -= 1
+            self._release_slot()
+
+    def _give_back(self, conn: Connection) -> bool:
+        """Take ``conn`` off the handed-out set; False if it was not on it. Every slot
+        and open count is settled once per acquire, whatever faults came between."""
+        try:
+            self._out.remove(conn)
+        except KeyError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Close the idle connections now; in-use ones are closed when released."""

@@ -169,7 +169,10 @@ def test_bad_environment_value_raises_configuration_error_at_database_creation(
     [
         ({"url": "oracle://u@db.example/x"}, "url"),
         ({"pool_size": 0}, "pool_size"),
+        ({"pool_size": 1.5}, "pool_size"),  # never truncated to 1
+        ({"pool_size": True}, "pool_size"),
         ({"max_overflow": -1}, "max_overflow"),
+        ({"max_overflow": 0.5}, "max_overflow"),  # never truncated to 0
         ({"pool_timeout": 0}, "pool_timeout"),
         ({"pool_recycle": -1.0}, "pool_recycle"),
     ],
@@ -181,6 +184,12 @@ def test_bad_argument_raises_configuration_error_naming_the_argument(
         Database(**kwargs)  # type: ignore[arg-type]
     assert info.value.variable == name
     assert str(info.value).startswith(name)
+
+
+def test_a_whole_number_given_as_a_float_is_accepted_as_that_integer() -> None:
+    db = Database("sqlite+aiosqlite:///:memory:", pool_size=3.0, max_overflow=0.0)  # type: ignore[arg-type]
+    assert (db.pool_size, db.max_overflow) == (3, 0)
+    assert type(db.pool_size) is int
 
 
 def test_unsupported_scheme_error_lists_the_accepted_forms(

@@ -21,6 +21,7 @@ from rawrepo.errors import (
     ConfigurationError,
     ForeignKeyViolation,
     MigrationError,
+    NotNullViolation,
     UniqueViolation,
 )
 from rawrepo.testing import DatabaseFactory, backend_server_url
@@ -28,7 +29,7 @@ from tests.migration_helpers import migrations_with
 
 HERE = Path(__file__).parent
 QUERIES = HERE / "sql_migrate" / "queries"
-BUNDLED_IDS = ["0001.create-users", "0002.create-tasks"]
+BUNDLED_IDS = ["0001.create-users", "0002.create-tasks", "0003.fold-task-titles"]
 SCHEMA_INDEXES = {
     "uq_users_username",
     "ix_users_created_at",
@@ -124,6 +125,8 @@ def test_bundled_migrations_pass_check() -> None:
             "0001.create-users.sql",
             "0002.create-tasks.rollback.sql",
             "0002.create-tasks.sql",
+            "0003.fold-task-titles.rollback.sql",
+            "0003.fold-task-titles.sql",
         ]
 
 
@@ -131,14 +134,14 @@ def test_new_creates_the_next_number_in_every_dialect(tmp_path: Path) -> None:
     root = migrations_with(tmp_path)
     created = migrate.new("add-task-priority", migrations_dir=root)
     assert sorted(created) == sorted(
-        root / d / f"0003.add-task-priority{suffix}"
+        root / d / f"0004.add-task-priority{suffix}"
         for d in DIALECTS
         for suffix in (".sql", ".rollback.sql")
     )
     assert all(p.read_text().startswith("-- ") for p in created)
     assert migrate.check(root) == []
     again = migrate.new("second_one", migrations_dir=root)
-    assert {p.name for p in again} == {"0004.second_one.sql", "0004.second_one.rollback.sql"}
+    assert {p.name for p in again} == {"0005.second_one.sql", "0005.second_one.rollback.sql"}
 
 
 @pytest.mark.parametrize("name", ["", "has space", "../escape", "dot.name", "-lead", "x" * 65])
@@ -147,7 +150,7 @@ def test_new_rejects_a_bad_name(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="migration name"):
         migrate.new(name, migrations_dir=root)
     assert migrate.check(root) == []
-    assert len(list((root / "sqlite").iterdir())) == 4
+    assert len(list((root / "sqlite").iterdir())) == 2 * len(BUNDLED_IDS)
 
 
 def test_check_accepts_post_apply_hooks_present_in_every_dialect(tmp_path: Path) -> None:
@@ -298,14 +301,18 @@ async def test_rollback_count_undoes_the_most_recent(
 ) -> None:
     url = await fresh(rawrepo_databases)
     await asyncio.to_thread(migrate.apply, url)
-    undone = await asyncio.to_thread(migrate.rollback, url, 1)
-    assert [r.id for r in undone] == ["0002.create-tasks"]
+    undone = await asyncio.to_thread(migrate.rollback, url, 2)
+    assert [r.id for r in undone] == ["0003.fold-task-titles", "0002.create-tasks"]
     status = await asyncio.to_thread(migrate.status, url)
-    assert [(s.id, s.applied) for s in status] == [(BUNDLED_IDS[0], True), (BUNDLED_IDS[1], False)]
+    assert [(s.id, s.applied) for s in status] == [
+        (BUNDLED_IDS[0], True),
+        (BUNDLED_IDS[1], False),
+        (BUNDLED_IDS[2], False),
+    ]
     tables = await table_names(url)
     assert "users" in tables
     assert "tasks" not in tables
-    assert [r.id for r in await asyncio.to_thread(migrate.apply, url)] == ["0002.create-tasks"]
+    assert [r.id for r in await asyncio.to_thread(migrate.apply, url)] == BUNDLED_IDS[1:]
 
 
 async def test_rollback_all_undoes_every_migration(rawrepo_databases: DatabaseFactory) -> None:
@@ -326,9 +333,9 @@ async def test_a_new_migration_applies_and_rolls_back(
     await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     migrate.new("empty-change", migrations_dir=root)
     applied = await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
-    assert [r.id for r in applied] == ["0003.empty-change"]
+    assert [r.id for r in applied] == ["0004.empty-change"]
     undone = await asyncio.to_thread(migrate.rollback, url, 1, migrations_dir=root)
-    assert [r.id for r in undone] == ["0003.empty-change"]
+    assert [r.id for r in undone] == ["0004.empty-change"]
 
 
 async def test_post_apply_hooks_run_after_migrations_are_applied(
@@ -356,13 +363,12 @@ async def test_a_failing_migration_names_its_file_and_the_database_message(
     with pytest.raises(MigrationError) as info:
         await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     message = str(info.value)
-    assert str(root / rawrepo_databases.backend / "0003.half-done.sql") in message
+    assert str(root / rawrepo_databases.backend / "0004.half-done.sql") in message
     assert "no_such_table" in message
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
     assert [(s.id, s.applied) for s in status] == [
-        (BUNDLED_IDS[0], True),
-        (BUNDLED_IDS[1], True),
-        ("0003.half-done", False),
+        *[(i, True) for i in BUNDLED_IDS],
+        ("0004.half-done", False),
     ]
     # PostgreSQL and SQLite undo the migration's completed CREATE TABLE with its
     # transaction; MySQL has already committed it (and this rollback file pairs no undo).
@@ -375,17 +381,17 @@ async def test_a_failing_migration_is_undone_by_its_paired_rollback_on_every_bac
 ) -> None:
     url = await fresh(rawrepo_databases)
     root = migrations_with(tmp_path, "failing")
-    with pytest.raises(MigrationError, match=r"applying 0003\.half-done failed"):
+    with pytest.raises(MigrationError, match=r"applying 0004\.half-done failed"):
         await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     assert "half_done" not in await table_names(url)
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
     assert not status[-1].applied
     # The failed run released its lock: the next run starts at once.
-    (root / rawrepo_databases.backend / "0003.half-done.sql").write_text(
+    (root / rawrepo_databases.backend / "0004.half-done.sql").write_text(
         "-- fixed\nCREATE TABLE half_done (id INTEGER PRIMARY KEY);\n"
     )
     applied = await asyncio.to_thread(migrate.apply, url, migrations_dir=root, lock_timeout=2)
-    assert [r.id for r in applied] == ["0003.half-done"]
+    assert [r.id for r in applied] == ["0004.half-done"]
 
 
 def hold_lock_and_crash(url: str) -> int:
@@ -459,6 +465,28 @@ async def test_deleting_a_user_deletes_its_tasks(migrated_database_url: str, now
         assert await session.fetch_value("schema.count_tasks", user_id=user_id) == 2
         assert await session.execute("schema.delete_user", id=user_id) == 1
         assert await session.fetch_value("schema.count_tasks", user_id=user_id) == 0
+
+
+async def test_a_task_written_without_its_folded_title_is_refused(
+    migrated_database_url: str, now: datetime
+) -> None:
+    # The title search matches title_folded: a writer that leaves it out must fail
+    # loudly, not store a task that no search finds.
+    user_id = uuid.uuid4()
+    async with Database(migrated_database_url, sql_dir=QUERIES) as db:
+        async with db.session() as session:
+            await session.execute("schema.insert_user", id=user_id, username=f"u{user_id}", now=now)
+        with pytest.raises(NotNullViolation) as info:
+            async with db.session() as session:
+                await session.execute(
+                    "schema.insert_task_unfolded",
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    title="t",
+                    status="pending",
+                    now=now,
+                )
+        assert "title_folded" in str(info.value)
 
 
 async def test_tasks_need_an_existing_user_and_a_known_status(

@@ -62,6 +62,7 @@ async def test_enum_and_uuid_parameters_are_stored_as_their_values(rawrepo_db: D
             id=task_id,
             user_id=user_id,
             title='it\'s 100% \\ "quoted"',
+            title_folded='it\'s 100% \\ "quoted"',
             description=None,
             status=TaskStatus.IN_PROGRESS,
             created_at=now,

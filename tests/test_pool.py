@@ -307,13 +307,96 @@ async def test_connection_killed_mid_session_fails_cleanly_and_the_next_session_
             victim = session.connection
             kill = await KILLERS[rawrepo_backend](session)
             await kill()
-            await asyncio.sleep(0.05)
             await session.fetch_value("core.select_one")
     pool = live_pool(db)
     assert pool.in_use == 0
     async with db.session() as session:
         assert session.connection is not victim
         assert await session.fetch_value("core.select_one") == 1
+    assert (pool.size, pool.in_use) == (1, 0)
+
+
+async def prepare_kill_all(sessions: list[Session], stack: AsyncExitStack) -> Kill:
+    """Note the sessions' connections; the returned call kills them all from one other
+    connection (open until ``stack`` closes), one right after the other and without
+    waiting for them to end (SQLite: closes them under the pool)."""
+    if sessions[0].dialect == "sqlite":
+        connections = [session.connection for session in sessions]
+
+        async def close_all() -> None:
+            for connection in connections:
+                await connection.close()
+
+        return close_all
+    pids = [await session.fetch_value("pool.connection_id") for session in sessions]
+    admin = Database(sessions[0].database.url.render(mask=False), sql_dir=SQL_DIR)
+    other = await stack.enter_async_context(admin.session())
+    stack.push_async_callback(admin.disconnect)
+
+    async def kill_all() -> None:
+        for pid in pids:
+            await other.execute("pool.terminate", pid=pid)
+
+    return kill_all
+
+
+async def test_every_session_after_idle_connections_are_killed_succeeds(
+    make_db: Callable[..., Database],
+) -> None:
+    # No sleep between the kill and the sessions: a connection the server ended may still
+    # look open to the driver (asyncpg then fails with "cannot switch to state ...;
+    # another operation is in progress"); it is replaced like any dead connection.
+    db = make_db(pool_size=5, max_overflow=0, pool_timeout=5)
+    failures: list[BaseException] = []
+    async with AsyncExitStack() as admin:
+        async with AsyncExitStack() as stack:
+            sessions = [await stack.enter_async_context(db.session()) for _ in range(5)]
+            kill_all = await prepare_kill_all(sessions, admin)
+        victims = [session.connection for session in sessions]
+        assert live_pool(db).idle == 5
+        await kill_all()
+        for i in range(20):
+            try:
+                async with db.session() as session:
+                    if i % 2:
+                        assert await session.fetch_value("core.select_one") == 1
+                    else:
+                        await session.begin()  # a write's first round trip
+                    assert session.connection not in victims
+            except DatabaseError as exc:
+                failures.append(exc)
+    assert failures == []
+    pool = live_pool(db)
+    assert pool.in_use == 0
+    assert 1 <= pool.size <= 5
+
+
+async def test_giving_back_a_connection_twice_changes_no_count(
+    make_db: Callable[..., Database],
+) -> None:
+    # A dead connection may be abandoned by a session and again by its cleanup: the pool
+    # must count it once, or its limit drifts and it opens more than it may.
+    db = make_db(pool_size=1, max_overflow=1, pool_timeout=0.3)
+    await db.connect()
+    pool = live_pool(db)
+    one, _ = await pool.acquire()
+    two, _ = await pool.acquire()
+    await one.close()
+    await pool.forget(one)
+    await pool.forget(one)
+    await pool.release(one)
+    await pool.release(two)
+    await pool.release(two)
+    assert (pool.size, pool.in_use, pool.idle) == (1, 0, 1)
+    async with AsyncExitStack() as stack:
+        for _ in range(2):
+            session = await stack.enter_async_context(db.session())
+            assert await session.fetch_value("core.select_one") == 1
+        assert (pool.size, pool.in_use) == (2, 2)
+        with pytest.raises(PoolTimeoutError):
+            async with db.session():
+                pass
+        assert (pool.size, pool.in_use) == (2, 2)
     assert (pool.size, pool.in_use) == (1, 0)
 
 

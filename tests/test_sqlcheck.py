@@ -73,13 +73,13 @@ def test_every_query_a_repository_runs_has_a_contract() -> None:
 
 def test_bulk_queries_accept_the_per_row_or_the_array_form() -> None:
     contract = TaskRepository.contracts["tasks.bulk_create"]
-    row = {"id", "user_id", "title", "description", "status"}
+    row = {"id", "user_id", "title", "title_folded", "description", "status"}
     row |= {"created_at", "updated_at", "completed_at"}
     contract.check_call(row)
     contract.check_call({name + ("es" if name == "status" else "s") for name in row})
     with pytest.raises(QueryParameterError, match="no value for 'titles'"):
         contract.check_call(
-            {"ids", "user_ids", "descriptions", "statuses"}
+            {"ids", "user_ids", "title_foldeds", "descriptions", "statuses"}
             | {"completed_ats", "created_ats", "updated_ats"}
         )
     bulk_delete = UserRepository.contracts["users.bulk_delete"]
@@ -287,7 +287,8 @@ async def test_check_changes_no_data(
             alice = await users.create(session, UserCreate(username="alice"))
             await session.execute(
                 "tasks.create",
-                **{**row, "user_id": ZERO, "title": "t0", "description": None},
+                **{**row, "user_id": ZERO, "title": "t0", "title_folded": "t0"},
+                description=None,
                 status=TaskStatus.PENDING,
                 completed_at=None,
             )

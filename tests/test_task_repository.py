@@ -149,6 +149,60 @@ async def test_search_by_title_is_case_insensitive_and_literal(
     assert [t.title for t in found] == expected
 
 
+FOLDING_TITLES = [
+    "İstanbul trip",
+    "istanbul again",
+    "Straße fixen",
+    "STRASSE two",
+    "GROẞE Pläne",
+    "ᏣᎳᎩ words",
+    "ꮳꮃꭹ notes",
+    "ΣΊΣΥΦΟΣ",
+]
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        # Full case folding (str.casefold), by rawrepo, so the same rows everywhere:
+        # İ folds to i + U+0307 (one more character than i), ß and ẞ to ss, Cherokee
+        # small letters to the capitals, every sigma to U+03C3.
+        ("İSTANBUL", ["İstanbul trip"]),
+        ("istanbul", ["istanbul again"]),
+        ("straße", ["Straße fixen", "STRASSE two"]),
+        ("ẞ", ["Straße fixen", "STRASSE two", "GROẞE Pläne"]),
+        ("große", ["GROẞE Pläne"]),
+        ("ꮳꮃꭹ", ["ᏣᎳᎩ words", "ꮳꮃꭹ notes"]),
+        ("ᏣᎳᎩ W", ["ᏣᎳᎩ words"]),
+        ("σίσυφος", ["ΣΊΣΥΦΟΣ"]),
+        ("pläne", ["GROẞE Pläne"]),
+    ],
+)
+async def test_search_folds_case_the_same_way_on_every_backend(
+    domain_db: Database, make_user: MakeUser, term: str, expected: list[str]
+) -> None:
+    user = await make_user()
+    async with domain_db.create_session() as session:
+        await tasks.bulk_create(
+            session, [TaskCreate(title=t, user_id=user.id) for t in FOLDING_TITLES]
+        )
+        found = await tasks.search_by_title(session, term)
+    assert [t.title for t in found] == expected
+
+
+async def test_search_finds_a_task_by_its_new_title_after_an_update(
+    domain_db: Database, make_user: MakeUser
+) -> None:
+    user = await make_user()
+    async with domain_db.create_session() as session:
+        task = await tasks.create(session, TaskCreate(title="Alte Straße", user_id=user.id))
+        await tasks.update_by_id(session, task.id, TaskUpdate(description="kept"))
+        assert [t.id for t in await tasks.search_by_title(session, "STRASSE")] == [task.id]
+        await tasks.update_by_id(session, task.id, TaskUpdate(title="Neuer WEG"))
+        assert await tasks.search_by_title(session, "strasse") == []
+        assert [t.id for t in await tasks.search_by_title(session, "neuer weg")] == [task.id]
+
+
 async def test_search_rejects_nul(domain_db: Database) -> None:
     async with domain_db.create_session() as session:
         with pytest.raises(ValueError, match="NUL"):

@@ -59,6 +59,9 @@ TASK_COLS = (
     "updated_at",
     "completed_at",
 )
+# What a task write sends: the columns read back, and the case-folded title the search
+# matches (str.casefold, as rawrepo's TaskRepository folds it).
+TASK_WRITE_COLS = (*TASK_COLS[:3], "title_folded", *TASK_COLS[3:])
 COUNT_COLS = (*USER_COLS, "task_count")
 
 # The session settings rawrepo's MySQL driver uses; every MySQL stack gets the same.
@@ -118,12 +121,13 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "tasks.get_all_by_user": ("user_id",),
     "tasks.search_by_title": ("pattern", "limit", "offset"),
     "users.with_task_counts": ("limit", "offset"),
-    "tasks.bulk_create": TASK_COLS,
+    "tasks.bulk_create": TASK_WRITE_COLS,
 }
 _PG_BULK = (
     "ids",
     "user_ids",
     "titles",
+    "title_foldeds",
     "descriptions",
     "statuses",
     "created_ats",
@@ -153,6 +157,7 @@ def new_tasks(tasks: Sequence[TaskCreate]) -> list[dict[str, Any]]:
             "id": uuid.uuid4(),
             "user_id": t.user_id,
             "title": t.title,
+            "title_folded": t.title.casefold(),
             "description": t.description,
             "status": t.status.value,
             "created_at": now,
@@ -164,7 +169,9 @@ def new_tasks(tasks: Sequence[TaskCreate]) -> list[dict[str, Any]]:
 
 
 def like_pattern(term: str) -> str:
-    """``%term%`` with LIKE's special characters escaped by ``\\``."""
+    """``%term%`` with LIKE's special characters escaped by ``\\``: the pattern rawrepo's
+    title search matches against ``title_folded``, so ``term`` is case-folded first."""
+    term = term.casefold()
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -276,7 +283,9 @@ class RawPostgres(RawStack):
     async def seed_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
         async with self.pool.acquire() as conn:
             await conn.copy_records_to_table(
-                "tasks", records=[tuple(r[c] for c in TASK_COLS) for r in rows], columns=TASK_COLS
+                "tasks",
+                records=[tuple(r[c] for c in TASK_WRITE_COLS) for r in rows],
+                columns=TASK_WRITE_COLS,
             )
             await conn.execute("ANALYZE users; ANALYZE tasks")
 
@@ -292,7 +301,7 @@ class RawPostgres(RawStack):
             )
 
     async def insert_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
-        columns = [[r[c] for r in rows] for c in TASK_COLS]
+        columns = [[r[c] for r in rows] for c in TASK_WRITE_COLS]
         async with self.pool.acquire() as conn:
             await conn.execute(self.sql["tasks.bulk_create"], *columns)
 

@@ -122,6 +122,8 @@ class SMTask(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True, sa_type=UUIDText)
     user_id: uuid.UUID = Field(foreign_key="users.id", sa_type=UUIDText)
     title: str = Field(max_length=200, sa_type=String(200))
+    # the case-folded title rawrepo's schema keeps for the search (str.casefold)
+    title_folded: str = Field(max_length=800, sa_type=String(800))
     description: str | None = Field(default=None, sa_type=Text)
     status: str = Field(default="pending", max_length=20, sa_type=String(20))
     created_at: dt.datetime = Field(default_factory=_now, sa_type=UTCDateTime)
@@ -209,6 +211,7 @@ class SQLModelStack(Stack):
                 SMTask(
                     user_id=t.user_id,
                     title=t.title,
+                    title_folded=t.title.casefold(),
                     description=t.description,
                     status=t.status.value,
                 )
@@ -221,7 +224,7 @@ class SQLModelStack(Stack):
     async def search_titles(self, term: str) -> Sequence[SMTask]:
         stmt = (
             select(SMTask)
-            .where(col(SMTask.title).ilike(like_pattern(term), escape="\\"))
+            .where(col(SMTask.title_folded).like(like_pattern(term), escape="\\"))
             .order_by(col(SMTask.created_at), col(SMTask.id))
             .offset(0)
             .limit(SEARCH_LIMIT)

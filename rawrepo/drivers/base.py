@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.errors import ConfigurationError, DatabaseError
+from rawrepo.errors import ConfigurationError, DatabaseError, DataError
 from rawrepo.queries import Query
 
 __all__ = [
@@ -26,9 +26,12 @@ __all__ = [
     "Driver",
     "QueryDescription",
     "Row",
+    "TransactionLoss",
+    "check_bulk_range",
     "describe_each",
     "is_ddl",
     "load_driver",
+    "out_of_range",
     "safe_identifier",
     "target_table",
     "utc",
@@ -37,6 +40,9 @@ __all__ = [
 Row = dict[str, Any]
 Args = tuple[Any, ...] | dict[str, Any]
 utc = dt.UTC
+
+TransactionLoss = Literal["aborted", "rolled back"]
+"""What a failed statement did to its transaction (see :meth:`Connection.transaction_lost`)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,17 @@ class Connection(Protocol):
         """Start a transaction (SQLite defers it to the first statement)."""
         ...
 
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        """Commit; TransactionRolledBackError if the server rolled back instead."""
+        ...
+
+    async def transaction_lost(self, error: DatabaseError) -> TransactionLoss | None:
+        """After ``error`` from a statement inside an open transaction: None when the
+        transaction lives on; ``"aborted"`` when it can no longer commit but ROLLBACK TO
+        SAVEPOINT recovers it (PostgreSQL, after any server error); ``"rolled back"``
+        when the server has already rolled it back, savepoints and all (MySQL/MariaDB
+        after a deadlock, SQLite after a full disk). Never raises."""
+        ...
 
     async def rollback(self) -> None: ...
 
@@ -247,6 +263,49 @@ def target_table(query: Query | None) -> str | None:
     start = _LEADING_COMMENTS.match(query.sql)
     found = _TARGET_TABLE.match(query.sql, start.end() if start else 0)
     return found.group("table") if found else None
+
+
+def out_of_range(query: Query | None, items: Iterable[tuple[str, Any]]) -> DataError:
+    """The DataError for a parameter value that cannot be bound: a datetime whose UTC
+    time falls outside Python's years 1 to 9999 (``9999-12-31 23:00-05:00``), or an
+    integer beyond 64 bits. ``items`` are the call's (name, value) pairs; the error
+    names the first bad one. Raised before anything is sent."""
+    qname = query.name if query is not None else None
+    where = f" [query {qname}]" if qname else ""
+    for name, value in items:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            try:
+                value.astimezone(utc)
+            except OverflowError:
+                return DataError(
+                    f"parameter :{name} is out of range: {value.isoformat()} is outside"
+                    f" years 1 to 9999 in UTC{where}",
+                    query=qname,
+                )
+        elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return DataError(
+                f"parameter :{name} is out of range: an integer beyond 64 bits{where}",
+                query=qname,
+            )
+    return DataError(f"a parameter value is out of range{where}", query=qname)
+
+
+def check_bulk_range(query: Query, rows: Sequence[Args]) -> None:
+    """Raise :func:`out_of_range` for a bulk call before any of its rows is sent, where
+    the driver would encode (and send) the rows one by one."""
+    for row in rows:
+        for value in row.values() if isinstance(row, dict) else row:
+            # only a datetime in year 1 or 9999 can leave the range when made UTC
+            if isinstance(value, dt.datetime) and value.year in (1, 9999) and value.tzinfo:
+                try:
+                    value.astimezone(utc)
+                except OverflowError:
+                    items = (
+                        row.items()
+                        if isinstance(row, dict)
+                        else zip(query.params, row, strict=True)
+                    )
+                    raise out_of_range(query, items) from None
 
 
 def to_utc_naive(value: dt.datetime) -> dt.datetime:

@@ -25,7 +25,10 @@ from typing import Any, ClassVar
 import aiomysql
 import pymysql.err as myerr
 from pymysql.constants import CLIENT, FIELD_TYPE
-from pymysql.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
+from pymysql.constants.SERVER_STATUS import (
+    SERVER_STATUS_IN_TRANS,
+    SERVER_STATUS_NO_BACKSLASH_ESCAPES,
+)
 from pymysql.converters import conversions, convert_datetime, escape_str
 
 from rawrepo.config import DatabaseURL, Dialect
@@ -34,8 +37,11 @@ from rawrepo.drivers.base import (
     Column,
     QueryDescription,
     Row,
+    TransactionLoss,
+    check_bulk_range,
     describe_each,
     is_ddl,
+    out_of_range,
     safe_identifier,
     target_table,
     utc,
@@ -130,6 +136,8 @@ def translate_error(
                 query=qname,
             )
         return cls(text, sqlstate=str(code), query=qname)
+    if isinstance(exc, OverflowError):  # a value with no literal, found before sending
+        return DataError(f"a parameter value is out of range: {exc}{where}", query=qname)
     if isinstance(exc, OSError | asyncio.TimeoutError | EOFError | asyncio.IncompleteReadError):
         text = str(exc) or type(exc).__name__
         return ConnectionFailed(f"MySQL connection failed: {text}{where}", query=qname)
@@ -373,7 +381,11 @@ class MySQLConnection:
         self._driver = driver
         self.created_at = time.monotonic()
 
-    def _error(self, exc: BaseException, query: Query | None = None) -> DatabaseError:
+    def _error(
+        self, exc: BaseException, query: Query | None = None, args: Args | None = None
+    ) -> DatabaseError:
+        if isinstance(exc, OverflowError) and isinstance(args, dict):
+            return out_of_range(query, args.items())  # found while escaping: nothing sent
         return translate_error(exc, query, self._errors)
 
     @property
@@ -432,6 +444,21 @@ class MySQLConnection:
         except Exception as exc:
             raise self._error(exc) from exc
 
+    async def transaction_lost(self, error: DatabaseError) -> TransactionLoss | None:
+        # InnoDB rolls the whole transaction back on a deadlock (and on some other
+        # errors); later statements would then autocommit one by one. An error packet
+        # carries no status flags, so one no-op statement asks whether the transaction
+        # is still open.
+        if not error.sqlstate or error.sqlstate == "0":
+            return None  # found by the driver before anything was sent
+        try:
+            await self._plumbing("DO 0")
+        except DatabaseError:
+            return "rolled back"
+        if int(self._conn.server_status or 0) & SERVER_STATUS_IN_TRANS:
+            return None
+        return "rolled back"
+
     async def savepoint(self, name: str) -> None:
         await self._plumbing(f"SAVEPOINT {name}")
 
@@ -448,7 +475,7 @@ class MySQLConnection:
                 rows = await cur.fetchall()
                 names = [d[0] for d in cur.description] if cur.description else []
         except Exception as exc:
-            raise self._error(exc, query) from exc
+            raise self._error(exc, query, args) from exc
         return names, list(rows or ())
 
     async def fetch_all(self, query: Query, args: Args) -> list[Row]:
@@ -471,7 +498,7 @@ class MySQLConnection:
             await cur.execute(query.sql, args)
             names = [d[0] for d in cur.description] if cur.description else []
         except Exception as exc:
-            raise self._error(exc, query) from exc
+            raise self._error(exc, query, args) from exc
         try:
             while True:
                 try:
@@ -490,12 +517,14 @@ class MySQLConnection:
             async with self._conn.cursor() as cur:
                 return int(await cur.execute(query.sql, args))
         except Exception as exc:
-            raise self._error(exc, query) from exc
+            raise self._error(exc, query, args) from exc
 
     async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
         if not args:
             return 0
         plan = _multi_row_plan(query.sql)
+        if plan is None:
+            check_bulk_range(query, args)  # the driver sends the rows one by one
         try:
             async with self._conn.cursor() as cur:
                 if plan is None:
@@ -505,6 +534,9 @@ class MySQLConnection:
                 for statement in plan.statements(_literal_for(self._conn), args):
                     count += int(await cur.execute(statement))
                 return count
+        except OverflowError as exc:  # escaping all rows comes before the first statement
+            check_bulk_range(query, args)  # names the parameter
+            raise self._error(exc, query) from exc
         except Exception as exc:
             raise self._error(exc, query) from exc
 
@@ -518,7 +550,7 @@ class MySQLConnection:
                 names = [d[0] for d in cur.description]
                 rows = await cur.fetchall()
         except Exception as exc:
-            raise self._error(exc, query) from exc
+            raise self._error(exc, query, args) from exc
         return [
             "  ".join(f"{n}={v}" for n, v in zip(names, row, strict=True) if v is not None)
             for row in rows

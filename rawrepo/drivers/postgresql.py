@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
@@ -11,7 +13,16 @@ import asyncpg
 import asyncpg.exceptions as pgexc
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.drivers.base import Args, Column, QueryDescription, Row, safe_identifier
+from rawrepo.drivers.base import (
+    Args,
+    Column,
+    QueryDescription,
+    Row,
+    TransactionLoss,
+    check_bulk_range,
+    safe_identifier,
+    utc,
+)
 from rawrepo.errors import (
     CheckViolation,
     ConfigurationError,
@@ -23,6 +34,7 @@ from rawrepo.errors import (
     IntegrityError,
     NotNullViolation,
     SerializationFailure,
+    TransactionRolledBackError,
     TransientError,
     UniqueViolation,
 )
@@ -49,6 +61,14 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
     """Map an asyncpg or socket exception to the rawrepo class for the same failure."""
     qname = query.name if query is not None else None
     where = f" [query {qname}]" if qname else ""
+    if isinstance(exc, pgexc.DataError) and getattr(exc, "severity", None) is None:
+        # A bad argument type or value, found by asyncpg before anything was sent (it
+        # says SQLSTATE 22000, but the server saw nothing and the transaction lives on).
+        text = str(exc)
+        if query is not None:
+            # "invalid input for query argument $2: ..." -> name the file's parameter
+            text = _ARGUMENT.sub(lambda m: _argument_name(m, query), text, count=1)
+        return DataError(f"{text}{where}", query=qname)
     if isinstance(exc, pgexc.PostgresError):
         return server_error(
             {
@@ -63,12 +83,14 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
             },
             qname,
         )
-    if isinstance(exc, pgexc.DataError):  # bad argument type or value, found client-side
-        return DataError(f"{exc}{where}", query=qname)
     if isinstance(
         exc,
         pgexc.ConnectionDoesNotExistError
         | pgexc.InterfaceError
+        # the protocol got out of step, e.g. the server ended the connection while it was
+        # idle ("cannot switch to state ...; another operation is in progress"): the
+        # connection is unusable, as if lost
+        | pgexc.InternalClientError
         | OSError
         | asyncio.TimeoutError
         | EOFError,
@@ -76,6 +98,16 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
         text = str(exc) or type(exc).__name__
         return ConnectionFailed(f"PostgreSQL connection failed: {text}{where}", query=qname)
     return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
+
+
+_ARGUMENT = re.compile(r"query argument \$(\d+)")
+
+
+def _argument_name(found: re.Match[str], query: Query) -> str:
+    index = int(found.group(1)) - 1
+    if 0 <= index < len(query.params):
+        return f"{found.group(0)} (:{query.params[index]})"
+    return found.group(0)
 
 
 def server_error(fields: Mapping[str, Any], qname: str | None) -> DatabaseError:
@@ -120,14 +152,50 @@ def _rows_affected(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+_TIMESTAMPTZ = 1184  # the type oid of timestamptz
+
+
+def _has_naive(args: Args) -> bool:
+    # a plain loop: any() over a generator costs more, and this runs on every call
+    for value in args:  # noqa: SIM110
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            return True
+    return False
+
+
 class PostgresConnection:
-    """One asyncpg connection with rawrepo's method set."""
+    """One asyncpg connection with rawrepo's method set.
 
-    __slots__ = ("_conn", "created_at")
+    A naive datetime bound to a ``timestamptz`` parameter is taken as UTC, as on the
+    other backends (asyncpg would take it as the process's local time); a naive one for
+    a ``timestamp`` parameter stays naive. Which parameters are ``timestamptz`` is asked
+    of the server once per statement, and only when a naive datetime is passed.
+    """
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    __slots__ = ("_conn", "_tz_params", "created_at")
+
+    def __init__(
+        self, conn: asyncpg.Connection, tz_params: dict[str, frozenset[int]] | None = None
+    ) -> None:
         self._conn = conn
+        self._tz_params = {} if tz_params is None else tz_params
         self.created_at = time.monotonic()
+
+    async def _naive_as_utc(self, query: Query, args: Args) -> tuple[Any, ...]:
+        """``args`` with each naive datetime of a timestamptz parameter made UTC."""
+        positions = self._tz_params.get(query.sql)
+        if positions is None:
+            statement = await self._conn.prepare(query.sql)
+            positions = frozenset(
+                i for i, t in enumerate(statement.get_parameters()) if t.oid == _TIMESTAMPTZ
+            )
+            self._tz_params[query.sql] = positions
+        return tuple(
+            value.replace(tzinfo=utc)
+            if i in positions and isinstance(value, dt.datetime) and value.tzinfo is None
+            else value
+            for i, value in enumerate(args)
+        )
 
     @property
     def raw(self) -> asyncpg.Connection:
@@ -166,7 +234,25 @@ class PostgresConnection:
         await self._plumbing("BEGIN")
 
     async def commit(self) -> None:
-        await self._plumbing("COMMIT")
+        try:
+            status = await self._conn.execute("COMMIT")
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        if status == "ROLLBACK":
+            # COMMIT of a transaction that an error aborted: PostgreSQL rolls it back and
+            # reports success, with this tag.
+            raise TransactionRolledBackError(
+                "COMMIT did not commit: PostgreSQL had aborted the transaction after an"
+                " error in it and rolled it back, so none of its writes were stored",
+                sqlstate="25P02",
+            )
+
+    async def transaction_lost(self, error: DatabaseError) -> TransactionLoss | None:
+        # Any error the server reports inside a transaction block aborts the block; the
+        # errors asyncpg raises before sending (bad argument types) carry no SQLSTATE.
+        if error.sqlstate and self._conn.is_in_transaction():
+            return "aborted"
+        return None
 
     async def rollback(self) -> None:
         await self._plumbing("ROLLBACK")
@@ -182,6 +268,8 @@ class PostgresConnection:
 
     async def fetch_all(self, query: Query, args: Args) -> list[Row]:
         try:
+            if _has_naive(args):
+                args = await self._naive_as_utc(query, args)
             if query.custom_plan:
                 # A statement prepared afresh is planned for these values (custom plan).
                 statement = await self._conn.prepare(query.sql)
@@ -194,6 +282,8 @@ class PostgresConnection:
 
     async def fetch_one(self, query: Query, args: Args) -> Row | None:
         try:
+            if _has_naive(args):
+                args = await self._naive_as_utc(query, args)
             record = await self._conn.fetchrow(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
@@ -201,6 +291,8 @@ class PostgresConnection:
 
     async def fetch_value(self, query: Query, args: Args) -> Any:
         try:
+            if _has_naive(args):
+                args = await self._naive_as_utc(query, args)
             return await self._conn.fetchval(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
@@ -209,6 +301,8 @@ class PostgresConnection:
         self, query: Query, args: Args, batch_size: int
     ) -> AsyncGenerator[list[Row], None]:
         try:
+            if _has_naive(args):
+                args = await self._naive_as_utc(query, args)
             cursor = await self._conn.cursor(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
@@ -223,6 +317,8 @@ class PostgresConnection:
 
     async def execute(self, query: Query, args: Args) -> int:
         try:
+            if _has_naive(args):
+                args = await self._naive_as_utc(query, args)
             status: str = await self._conn.execute(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
@@ -231,7 +327,10 @@ class PostgresConnection:
     async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
         if not args:
             return 0
+        check_bulk_range(query, args)  # asyncpg sends rows as it encodes them
         try:
+            if any(map(_has_naive, args)):
+                args = [await self._naive_as_utc(query, one) for one in args]
             if _one_row_per_call(query):
                 # Pipelined; each call inserts exactly one row or raises.
                 await self._conn.executemany(query.sql, args)
@@ -250,6 +349,8 @@ class PostgresConnection:
 
     async def explain(self, query: Query, args: Args) -> list[str]:
         try:
+            if _has_naive(args):
+                args = await self._naive_as_utc(query, args)
             rows = await self._conn.fetch(f"EXPLAIN {query.sql}", *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
@@ -307,6 +408,8 @@ class PostgresDriver:
                     variable="DATABASE_URL",
                 ) from None
         self._kwargs.update(options)
+        # per statement text: the positions of its timestamptz parameters
+        self._tz_params: dict[str, frozenset[int]] = {}
 
     async def _open(self, timeout: float, **overrides: Any) -> asyncpg.Connection:
         try:
@@ -319,7 +422,7 @@ class PostgresDriver:
             ) from exc
 
     async def connect(self, timeout: float) -> PostgresConnection:
-        return PostgresConnection(await self._open(timeout))
+        return PostgresConnection(await self._open(timeout), self._tz_params)
 
     async def _admin(self, sql: str) -> None:
         conn = await self._open(10.0, database="postgres")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
+import logging
 import re
 import sqlite3
 import time
@@ -32,7 +34,9 @@ from rawrepo.drivers.base import (
     Column,
     QueryDescription,
     Row,
+    TransactionLoss,
     describe_each,
+    out_of_range,
     sqlite_timestamp,
     target_table,
 )
@@ -140,6 +144,32 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
     return DatabaseError(f"{type(exc).__name__}: {message}{where}", query=qname)
 
 
+class _WithoutValues(logging.Filter):
+    """aiosqlite logs every call it runs at DEBUG, with its arguments: the SQL and the
+    parameter values. rawrepo promises that values never reach a log, at any level, so
+    each such record keeps the function's name and loses its arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_values(arg) for arg in record.args)
+        return True
+
+
+def _without_values(arg: object) -> object:
+    if isinstance(arg, functools.partial):
+        return f"{getattr(arg.func, '__qualname__', type(arg.func).__name__)}(...)"
+    return arg
+
+
+def _install_log_filter() -> None:
+    log = logging.getLogger("aiosqlite")
+    if not any(isinstance(f, _WithoutValues) for f in log.filters):
+        log.addFilter(_WithoutValues())
+
+
+_install_log_filter()
+
+
 def unicode_lower(value: Any) -> Any:
     """SQL ``lower()`` with Unicode case folding (``É`` -> ``é``), as PostgreSQL and
     MySQL fold; SQLite's built-in folds ASCII only. Registered on every connection,
@@ -172,8 +202,12 @@ def _adapt(value: Any) -> Any:
     return value
 
 
-def _adapt_args(args: Args) -> dict[str, Any]:
-    return {k: _adapt(v) for k, v in cast(dict[str, Any], args).items()}
+def _adapt_args(query: Query, args: Args) -> dict[str, Any]:
+    named = cast(dict[str, Any], args)
+    try:
+        return {k: _adapt(v) for k, v in named.items()}
+    except OverflowError as exc:  # a datetime with no UTC equivalent in years 1..9999
+        raise out_of_range(query, named.items()) from exc
 
 
 def _rows(cur: sqlite3.Cursor) -> list[Row]:
@@ -369,6 +403,16 @@ class SQLiteConnection:
     async def commit(self) -> None:
         await self._end("COMMIT")
 
+    async def transaction_lost(self, error: DatabaseError) -> TransactionLoss | None:
+        # SQLite rolls the transaction back itself after some errors (SQLITE_FULL,
+        # SQLITE_IOERR, SQLITE_NOMEM, an interrupted write); later statements would then
+        # autocommit one by one.
+        raw = self._conn._connection
+        if self._in_transaction and raw is not None and not raw.in_transaction:
+            self._in_transaction = False
+            return "rolled back"
+        return None
+
     async def rollback(self) -> None:
         await self._end("ROLLBACK")
 
@@ -403,27 +447,27 @@ class SQLiteConnection:
                 self._release_write_lock()  # an autocommit write holds it only for itself
 
     async def fetch_all(self, query: Query, args: Args) -> list[Row]:
-        return await self._run(_fetch_all, query, _adapt_args(args))
+        return await self._run(_fetch_all, query, _adapt_args(query, args))
 
     async def fetch_one(self, query: Query, args: Args) -> Row | None:
-        rows = await self._run(_fetch_all, query, _adapt_args(args))
+        rows = await self._run(_fetch_all, query, _adapt_args(query, args))
         return rows[0] if rows else None
 
     async def fetch_value(self, query: Query, args: Args) -> Any:
-        return await self._run(_fetch_value, query, _adapt_args(args))
+        return await self._run(_fetch_value, query, _adapt_args(query, args))
 
     async def execute(self, query: Query, args: Args) -> int:
-        return await self._run(_execute, query, _adapt_args(args))
+        return await self._run(_execute, query, _adapt_args(query, args))
 
     async def execute_many(self, query: Query, args: Sequence[Args]) -> int:
         if not args:
             return 0
-        return await self._run(_execute_many, query, [_adapt_args(a) for a in args])
+        return await self._run(_execute_many, query, [_adapt_args(query, a) for a in args])
 
     async def stream(
         self, query: Query, args: Args, batch_size: int
     ) -> AsyncGenerator[list[Row], None]:
-        cur = await self._run(_open_cursor, query, _adapt_args(args))
+        cur = await self._run(_open_cursor, query, _adapt_args(query, args))
         try:
             while True:
                 try:
@@ -451,7 +495,7 @@ class SQLiteConnection:
             params=query.params,
             is_write=False,
         )
-        rows = await self._run(_fetch_all, plan, _adapt_args(args))
+        rows = await self._run(_fetch_all, plan, _adapt_args(query, args))
         depth: dict[int, int] = {0: -1}
         lines = []
         for row in rows:
@@ -468,7 +512,9 @@ class SQLiteConnection:
             # Placeholder values reference no real rows: foreign keys are checked at
             # COMMIT instead, which never comes.
             await self._plumbing("PRAGMA defer_foreign_keys = ON")
-            names = await self._call(_description, self._conn._conn, query.sql, _adapt_args(args))
+            names = await self._call(
+                _description, self._conn._conn, query.sql, _adapt_args(query, args)
+            )
         except Exception as exc:
             raise translate_error(exc, query) from exc
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Collection
@@ -15,7 +16,7 @@ from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, UUIDValue
 from rawrepo.models.base import check_text, utc_now
 from rawrepo.repository import Repository, check_page, check_uuid
 
-__all__ = ["TaskRepository", "escape_like"]
+__all__ = ["TaskRepository", "escape_like", "fold_case"]
 
 _STATUS_SLOTS = 4  # set_status.sql takes :expected_1 .. :expected_4
 _EXPECTED = {f"expected_{i}": TaskStatus for i in range(1, _STATUS_SLOTS + 1)}
@@ -27,6 +28,22 @@ def escape_like(term: str, escape: str = "\\") -> str:
     return (
         term.replace(escape, escape + escape).replace("%", escape + "%").replace("_", escape + "_")
     )
+
+
+def fold_case(text: str) -> str:
+    """``text`` case-folded as the title search compares it: Python's ``str.casefold``
+    (Unicode full case folding: ``Straße`` and ``STRASSE`` fold alike, ``İ`` folds to
+    ``i`` with a combining dot), the same on every backend because rawrepo, not the
+    database, does it. Tasks store it in ``title_folded``."""
+    return text.casefold()
+
+
+# The queries that write title_folded, and the parameters they take for it.
+_FOLDED = {
+    "tasks.create": {},
+    "tasks.bulk_create": {"title_foldeds": list[str]},
+    "tasks.update": {},
+}
 
 
 def _status(value: TaskStatus | str) -> TaskStatus:
@@ -76,11 +93,32 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         ),
     )
 
+    @classmethod
+    def crud_contracts(cls) -> list[QueryContract]:
+        """The generic contracts, with ``title_folded`` where a query writes the title."""
+        contracts = super().crud_contracts()
+        for i, contract in enumerate(contracts):
+            arrays = _FOLDED.get(contract.name)
+            if arrays is not None:
+                contracts[i] = dataclasses.replace(
+                    contract,
+                    params={**contract.params, "title_folded": str},
+                    variants=tuple({**v, **arrays} for v in contract.variants),
+                )
+        return contracts
+
     def _new_row(self, obj_in: TaskCreate, now: dt.datetime) -> dict[str, Any]:
         row = super()._new_row(obj_in, now)
+        row["title_folded"] = fold_case(obj_in.title)
         if obj_in.status is TaskStatus.COMPLETED:
             row["completed_at"] = now
         return row
+
+    def _update_params(self, id: uuid.UUID, obj_in: TaskUpdate, now: dt.datetime) -> dict[str, Any]:
+        params = super()._update_params(id, obj_in, now)
+        title = params["title"]
+        params["title_folded"] = None if title is None else fold_case(title)
+        return params
 
     async def _page(
         self, session: Session, query: str, skip: int, limit: int, **params: Any
@@ -143,9 +181,10 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
     async def search_by_title(
         self, session: Session, search_term: str, *, skip: int = 0, limit: int = 100
     ) -> list[Task]:
-        """A page of the tasks whose title contains ``search_term``, ignoring case
-        (Unicode-aware on every backend); ``%``, ``_`` and ``\\`` match themselves."""
-        pattern = f"%{escape_like(check_text(search_term))}%"
+        """A page of the tasks whose title contains ``search_term``, ignoring case: the
+        :func:`fold_case` of the title contains that of the term, the same rows on every
+        backend; ``%``, ``_`` and ``\\`` match themselves."""
+        pattern = f"%{escape_like(fold_case(check_text(search_term)))}%"
         return await self._page(session, "tasks.search_by_title", skip, limit, pattern=pattern)
 
     def stream_all(self, session: Session, *, batch_size: int = 1000) -> AsyncIterator[list[Task]]:

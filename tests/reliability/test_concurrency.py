@@ -222,3 +222,57 @@ async def test_several_database_objects_writing_one_database_at_once_never_fail_
         assert await users.users.count(session) == 40
         assert await tasks.tasks.count(session) == 120
         assert await tasks.tasks.count(session, {"status": S.COMPLETED}) == 40
+
+
+async def lock_waiters(db: Database, watcher: Database) -> int:
+    """How many sessions of ``db``'s database wait for a lock now, asked through
+    ``watcher`` (SQLite: how many wait for ``db``'s single-writer lock)."""
+    if db.dialect == "sqlite":
+        return len(getattr(db.driver, "write_lock")._waiters or ())  # noqa: B009
+    async with watcher.create_session() as session:
+        return int(await session.fetch_value("domain.lock_waits"))
+
+
+async def test_racers_for_a_username_after_its_holder_rolls_back_let_exactly_one_win(
+    make_database: Callable[..., Awaitable[Database]], domain_db: Database
+) -> None:
+    # The holder inserts the name and keeps its transaction open; three racers wait on
+    # the unique index (SQLite: on the write lock). When the holder rolls back, InnoDB
+    # lets the waiters deadlock over the freed key: the victim's DeadlockDetected comes
+    # out of create_user's savepoint and run_in_transaction reruns it.
+    db = await make_database(pool_size=6, max_overflow=0)
+    attempts = 0
+
+    async def race(session: Session) -> User:
+        nonlocal attempts
+        attempts += 1
+        return await users.create_user(session, UserCreate(username="held"))
+
+    class HolderGivesUp(Exception):
+        pass
+
+    racers: list[asyncio.Task[User]] = []
+    try:
+        async with db.create_session() as holder:
+            await users.create_user(holder, UserCreate(username="HELD"))
+            racers = [
+                asyncio.create_task(db.run_in_transaction(race, backoff=0.01)) for _ in range(3)
+            ]
+            for _ in range(80):  # up to 20 s
+                if await lock_waiters(db, domain_db) >= 3:
+                    break
+                # InnoDB refreshes INNODB_TRX only after 100 ms without a read of it
+                await asyncio.sleep(0.25)
+            else:
+                raise AssertionError("the racers never waited for the holder's lock")
+            raise HolderGivesUp
+    except HolderGivesUp:
+        pass
+    results = await asyncio.gather(*racers, return_exceptions=True)
+    winners = [r for r in results if isinstance(r, User)]
+    losers = [r for r in results if not isinstance(r, User)]
+    assert len(winners) == 1, results
+    assert all(type(r) is UsernameTakenError for r in losers), losers
+    assert attempts >= 3
+    async with db.create_session() as session:
+        assert (await users.get_user_by_username(session, "Held")).id == winners[0].id

@@ -313,6 +313,19 @@ async def test_user_filters_reject_every_key_but_username(
             await user_repo.get_multi(session, filters={key: value})
 
 
+PROBE = "paging probe"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def probes(domain_db: Database, owner: User) -> int:
+    """Tasks whose titles hold PROBE (and no other task's does); returns how many."""
+    async with domain_db.create_session() as session:
+        await task_repo.bulk_create(
+            session, [TaskCreate(title=f"{PROBE} {i}", user_id=owner.id) for i in range(5)]
+        )
+    return 5
+
+
 paging = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**63 - 1),
     st.sampled_from([0, 1, MAX_LIMIT, MAX_LIMIT + 1, -1, 2**31, 2**63 - 1]),
@@ -333,8 +346,11 @@ paging = st.one_of(
 @example(skip="10", limit=10)
 @example(skip=True, limit=10)
 @example(skip=2**63 - 1, limit=MAX_LIMIT)
+@example(skip=0, limit=3)  # a full page of the probes
+@example(skip=3, limit=10)  # the last two
+@example(skip=0, limit=MAX_LIMIT)  # all five
 async def test_skip_and_limit_out_of_range_or_not_integers_are_rejected_before_the_database(
-    domain_db: Database, owner: User, skip: Any, limit: Any
+    domain_db: Database, owner: User, probes: int, skip: Any, limit: Any
 ) -> None:
     valid = (
         type(skip) is int
@@ -345,7 +361,7 @@ async def test_skip_and_limit_out_of_range_or_not_integers_are_rejected_before_t
     calls = [
         lambda s: task_repo.get_multi(s, skip=skip, limit=limit),
         lambda s: tasks.list_tasks(s, skip=skip, limit=limit, user_id=owner.id),
-        lambda s: tasks.tasks.search_by_title(s, "a", skip=skip, limit=limit),
+        lambda s: tasks.tasks.search_by_title(s, PROBE, skip=skip, limit=limit),
         lambda s: users.list_users(s, skip=skip, limit=limit),
         lambda s: users.list_users_with_task_counts(s, skip=skip, limit=limit),
     ]
@@ -356,6 +372,10 @@ async def test_skip_and_limit_out_of_range_or_not_integers_are_rejected_before_t
             else:
                 with pytest.raises(ValueError, match=r"skip|limit"):
                     await call(session)
+        if valid:  # the search's page holds exactly the probes it should
+            page = await tasks.tasks.search_by_title(session, PROBE, skip=skip, limit=limit)
+            assert len(page) == max(0, min(limit, probes - skip))
+            assert all(PROBE in t.title for t in page)
 
 
 async def test_a_skip_beyond_64_bits_is_rejected_before_the_database(domain_db: Database) -> None:

@@ -142,3 +142,8 @@ async def test_a_cancelled_query_is_stopped_on_the_server(notes_db: MakeDatabase
             break
         await asyncio.sleep(0.05)
     assert running == 0, "the cancelled statement still runs on the server"
+    pool = live_pool(db)
+    assert pool.in_use == 0
+    async with db.session() as session:  # and its pool of one serves again
+        assert await session.fetch_value("rel.note_n", id=1) in (None, 0)
+    assert pool.in_use == 0

@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from rawrepo import ConnectionFailed, Database, DatabaseError, RawRepoError
+from rawrepo import ConnectionFailed, Database, DatabaseError, PoolTimeoutError, RawRepoError
 from rawrepo.pool import Pool
 
 from .conftest import MakeDatabase
@@ -203,3 +203,60 @@ async def test_a_connection_closed_twice_at_once_does_not_hang(fault_db: MakeDat
     async with db.session() as session:
         assert session.connection is not conn
         assert await session.fetch_all("rel.note_ids") == []
+
+
+async def stop_unseen(server: ThrowawayServer) -> None:
+    """Stop the server so that the pool's idle connections still look alive: the event
+    loop is blocked meanwhile, so no driver has seen its socket close yet (SQLite has no
+    socket: its connections are closed under the pool)."""
+    if server.backend == "sqlite":
+        await server.astop()
+    else:
+        server.stop()
+
+
+async def test_pool_accounting_holds_after_the_server_goes_down_and_comes_back(
+    fault_server: ThrowawayServer, fault_db: MakeDatabase
+) -> None:
+    db = await fault_db(pool_size=2, max_overflow=1, pool_timeout=2)
+    pool = live_pool(db)
+    notes = itertools.count(1)
+
+    def assert_counts() -> None:
+        assert 0 <= pool.in_use <= pool.size <= 3, (pool.size, pool.in_use)
+
+    for _ in range(3):
+        async with AsyncExitStack() as stack:  # three open connections, two kept idle
+            for _ in range(3):
+                session = await stack.enter_async_context(db.session())
+                await session.fetch_all("rel.note_ids")
+        await stop_unseen(fault_server)
+        try:
+            for write in (True, False, True, False):
+                with pytest.raises(ConnectionFailed):
+                    async with db.session() as session:
+                        if write:
+                            await session.execute("rel.insert_note", id=next(notes))
+                        else:
+                            await session.fetch_all("rel.note_ids")
+                assert_counts()
+        finally:
+            await fault_server.astart()
+        await wait_until_healthy(db)
+        assert_counts()
+        assert pool.in_use == 0
+
+    # The limit still holds: three sessions hold all connections, a fourth waits in vain.
+    async with AsyncExitStack() as stack:
+        for _ in range(3):
+            session = await stack.enter_async_context(db.session())
+            await session.fetch_all("rel.note_ids")
+        assert (pool.size, pool.in_use) == (3, 3)
+        with pytest.raises(PoolTimeoutError):
+            async with db.session() as session:
+                await session.fetch_all("rel.note_ids")
+        assert (pool.size, pool.in_use) == (3, 3)
+    assert (pool.size, pool.in_use) == (2, 0)
+    async with db.session() as session:
+        await session.execute("rel.insert_note", id=0)
+    assert await committed_ids(db) == {0}  # none of the failed writes was stored

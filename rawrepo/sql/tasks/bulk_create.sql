@@ -1,3 +1,7 @@
 -- Insert one task of a batch (run through execute_many; aiomysql sends multi-row INSERTs).
-INSERT INTO tasks (id, user_id, title, description, status, created_at, updated_at, completed_at)
-VALUES (:id, :user_id, :title, :description, :status, :created_at, :updated_at, :completed_at);
+INSERT INTO tasks
+    (id, user_id, title, title_folded, description, status, created_at, updated_at, completed_at)
+VALUES (
+    :id, :user_id, :title, :title_folded, :description, :status, :created_at, :updated_at,
+    :completed_at
+);

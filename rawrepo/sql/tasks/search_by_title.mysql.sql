@@ -1,7 +1,9 @@
--- A page of tasks whose title holds :pattern (a LIKE pattern, '\' escapes), any case,
--- oldest first. A backslash escapes inside MySQL string literals: '\\' is one backslash.
+-- A page of tasks whose title holds the term, ignoring case: :pattern is the
+-- case-folded term as a LIKE pattern ('\' escapes), matched against title_folded
+-- (a binary column rawrepo fills with str.casefold of the title). Oldest first.
+-- A backslash escapes inside MySQL string literals: '\\' is one backslash.
 SELECT id, user_id, title, description, status, created_at, updated_at, completed_at
 FROM tasks
-WHERE LOWER(title) LIKE LOWER(:pattern) ESCAPE '\\'
+WHERE title_folded LIKE :pattern ESCAPE '\\'
 ORDER BY created_at, id
 LIMIT :limit OFFSET :offset;

@@ -1,7 +1,8 @@
--- A page of tasks whose title holds :pattern (a LIKE pattern, '\' escapes), any case,
--- oldest first. rawrepo registers a Unicode-aware lower() on its SQLite connections.
+-- A page of tasks whose title holds the term, ignoring case: :pattern is the
+-- case-folded term as a LIKE pattern ('\' escapes), matched against title_folded,
+-- which rawrepo folds the same way (str.casefold). Oldest first.
 SELECT id, user_id, title, description, status, created_at, updated_at, completed_at
 FROM tasks
-WHERE lower(title) LIKE lower(:pattern) ESCAPE '\'
+WHERE title_folded LIKE :pattern ESCAPE '\'
 ORDER BY created_at, id
 LIMIT :limit OFFSET :offset;

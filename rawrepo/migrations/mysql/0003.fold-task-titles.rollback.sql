@@ -1,0 +1,2 @@
+-- Back to the title search by LOWER(title).
+ALTER TABLE tasks DROP COLUMN title_folded;

@@ -1,0 +1,2 @@
+-- Terminate another connection, as an administrator or a failover would.
+KILL :pid

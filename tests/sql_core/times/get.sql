@@ -1,0 +1,1 @@
+SELECT at FROM core_times WHERE id = :id

@@ -1,0 +1,1 @@
+SELECT local_at FROM core_times WHERE id = :id

@@ -1,0 +1,1 @@
+SELECT id FROM core_times WHERE at = :at ORDER BY id

@@ -1,0 +1,1 @@
+INSERT INTO core_times (id, at) VALUES (:id, :at)
