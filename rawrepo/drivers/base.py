@@ -29,6 +29,7 @@ __all__ = [
     "describe_each",
     "is_ddl",
     "load_driver",
+    "name_parameter",
     "safe_identifier",
     "target_table",
     "utc",
@@ -247,6 +248,21 @@ def target_table(query: Query | None) -> str | None:
     start = _LEADING_COMMENTS.match(query.sql)
     found = _TARGET_TABLE.match(query.sql, start.end() if start else 0)
     return found.group("table") if found else None
+
+
+_POSITION = re.compile(r"(?:query argument \$|binding parameter )(\d+)")
+
+
+def name_parameter(message: str, query: Query | None) -> str:
+    """A driver's message about a parameter it could not bind, which names it by
+    position (asyncpg's ``query argument $2``, sqlite3's ``binding parameter 2``), led
+    by its name and the query file: ``parameter :total of query orders.create
+    (sql/orders/create.sql): ...``. Other messages are returned as they are."""
+    found = _POSITION.search(message)
+    if query is None or found is None or not 0 < int(found.group(1)) <= len(query.params):
+        return message
+    name = query.params[int(found.group(1)) - 1]
+    return f"parameter :{name} of query {query.name} ({query.path}): {message}"
 
 
 def to_utc_naive(value: dt.datetime) -> dt.datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
@@ -11,7 +12,14 @@ import asyncpg
 import asyncpg.exceptions as pgexc
 
 from rawrepo.config import DatabaseURL, Dialect
-from rawrepo.drivers.base import Args, Column, QueryDescription, Row, safe_identifier
+from rawrepo.drivers.base import (
+    Args,
+    Column,
+    QueryDescription,
+    Row,
+    name_parameter,
+    safe_identifier,
+)
 from rawrepo.errors import (
     CheckViolation,
     ConfigurationError,
@@ -26,7 +34,7 @@ from rawrepo.errors import (
     TransientError,
     UniqueViolation,
 )
-from rawrepo.queries import Query
+from rawrepo.queries import Query, json_default
 
 __all__ = ["PostgresConnection", "PostgresDriver", "translate_error"]
 
@@ -53,7 +61,7 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
         return server_error(
             {
                 "sqlstate": getattr(exc, "sqlstate", None),
-                "message": getattr(exc, "message", None) or str(exc),
+                "message": name_parameter(getattr(exc, "message", None) or str(exc), query),
                 "detail": getattr(exc, "detail", None),
                 "hint": getattr(exc, "hint", None),
                 "position": getattr(exc, "position", None),
@@ -260,6 +268,23 @@ class PostgresConnection:
         return f"PostgreSQL {version}"
 
 
+def _json_text(value: Any) -> str:
+    """A json/jsonb parameter: text as it is (already JSON), anything else encoded, so
+    a list binds to a JSON column as it does on MySQL and SQLite."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=json_default, ensure_ascii=False)
+
+
+async def _bind_json(conn: asyncpg.Connection) -> None:
+    """json and jsonb parameters take lists (and dicts) as well as text; results stay
+    text, as asyncpg returns them by default (built-in types: no round trip)."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=_json_text, decoder=str, format="text"
+        )
+
+
 def _one_row_per_call(query: Query) -> bool:
     text = query.sql.lower()
     return (
@@ -319,7 +344,13 @@ class PostgresDriver:
             ) from exc
 
     async def connect(self, timeout: float) -> PostgresConnection:
-        return PostgresConnection(await self._open(timeout))
+        conn = await self._open(timeout)
+        try:
+            await _bind_json(conn)
+        except BaseException as exc:
+            conn.terminate()
+            raise translate_error(exc) from exc
+        return PostgresConnection(conn)
 
     async def _admin(self, sql: str) -> None:
         conn = await self._open(10.0, database="postgres")
