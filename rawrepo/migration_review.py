@@ -463,7 +463,7 @@ class _Review:
         volatile = type_word in _SERIAL or (
             generated and ("stored" in words or "identity" in words)
         )
-        calls = {w for w, nxt in zip(default, [*default[1:], ""], strict=True) if nxt == "(" and w}
+        calls = {default[k] for k in range(len(default) - 1) if default[k + 1] == "("}
         volatile = volatile or bool(calls & _VOLATILE)
         unknown = sorted(c for c in calls - _VOLATILE - _STABLE if c[0].isalpha())
         if volatile:
