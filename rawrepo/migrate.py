@@ -519,8 +519,8 @@ _TEMPLATES: dict[Dialect, tuple[str, str]] = {
 --     fails instead of making every query on the table queue behind it; rerun later.
 --   * An index on a live table: CREATE INDEX CONCURRENTLY IF NOT EXISTS ... builds it
 --     without blocking writes, but cannot run in a transaction: put the line
---     "-- transactional: false" first in this file (above this comment), keep the
---     index the only statement here, and undo it with DROP INDEX CONCURRENTLY IF EXISTS.
+--     "-- transactional: false" first in this file (above this comment), make the
+--     index the only change here, and undo it with DROP INDEX CONCURRENTLY IF EXISTS.
 --   * A constraint: ADD CONSTRAINT ... NOT VALID here, VALIDATE CONSTRAINT in a later
 --     migration (it then blocks no reads or writes).
 --   * ADD COLUMN with a volatile default (clock_timestamp(), gen_random_uuid(), a

@@ -1,5 +1,5 @@
 -- Test table for parameter binding: one column per kind of value users pass
--- (doc holds JSON: jsonb on PostgreSQL, JSON on MySQL, text on SQLite).
+-- (doc holds JSON: JSON on MySQL, text with NUMERIC affinity on SQLite, jsonb on PostgreSQL).
 CREATE TABLE core_values (
     id INTEGER PRIMARY KEY,
     key_id VARCHAR(36) NOT NULL,
@@ -7,5 +7,5 @@ CREATE TABLE core_values (
     day DATE NOT NULL,
     at_time TIME NOT NULL,
     color VARCHAR(10) NOT NULL,
-    doc TEXT NULL
+    doc JSON NULL
 )
