@@ -178,7 +178,9 @@ def test_without_url_or_database_url_nothing_is_created(tmp_path: Path, args: li
     assert list(tmp_path.iterdir()) == []
 
 
-def test_new_in_a_project_writes_its_migrations_folder(tmp_path: Path) -> None:
+def test_new_in_a_project_writes_its_migrations_folder_and_sql_takes_its_queries(
+    tmp_path: Path,
+) -> None:
     shipped = sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*"))
     done = rawrepo("migrate", "new", "create-orders", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -190,6 +192,10 @@ def test_new_in_a_project_writes_its_migrations_folder(tmp_path: Path) -> None:
     checked = rawrepo("migrate", "check", "--strict", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout == "ok: migrations is consistent\n"
+    shutil.copytree(PROJECT_SQL, tmp_path / "sql")
+    listed = rawrepo("sql", "list", cwd=tmp_path)  # ./sql over the bundled queries
+    assert "orders.by_ids  (:ids)" in listed.stdout
+    assert "users.get_by_id  (:id)" in listed.stdout
 
 
 def test_new_in_a_rawrepo_checkout_leaves_the_bundled_schema_alone() -> None:
@@ -234,8 +240,6 @@ async def test_a_projects_own_schema_is_the_default_and_the_bundled_one_only_on_
     assert not lines[0].endswith("(not in this folder)")
     assert all(line.endswith("(not in this folder)") for line in lines[1:])
 
-    listed = await arawrepo("sql", "list", cwd=tmp_path)
-    assert "orders.by_ids  (:ids)" in listed.stdout
     ids = [uuid.uuid4() for _ in range(3)]
     async with Database(url, sql_dir=tmp_path / "sql") as db, db.session() as session:
         for n, order_id in enumerate(ids):
