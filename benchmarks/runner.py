@@ -226,7 +226,7 @@ class Databases:
             await load_driver(server).create_database(name)
             self.created.append(name)
             url = server.with_database(name).render(mask=False)
-        await asyncio.to_thread(migrate.apply, url)
+        await asyncio.to_thread(migrate.apply, url, bundled=True)
         return url
 
     async def drop_all(self) -> None:

@@ -1,39 +1,41 @@
-"""rawrepo behind FastAPI: users and tasks over HTTP.
+"""rawrepo behind FastAPI: users and tasks over HTTP, wired with
+:mod:`rawrepo.integrations.fastapi`.
 
-Install the extra and apply the migrations, then serve::
+Install the extra and apply the reference schema, then serve::
 
     pip install "rawrepo[fastapi]" uvicorn
-    rawrepo migrate apply                  # DATABASE_URL, or SQLite at ./data/app.db
+    export DATABASE_URL=sqlite+aiosqlite:///data/app.db   # or your server's URL
+    rawrepo migrate apply --bundled                       # the users and tasks tables
     uvicorn examples.fastapi_app:app
 
-Each request runs in one session (one connection, one transaction): it commits
-before the response is sent when the endpoint succeeds and rolls back when it
-raises, so a failed request leaves the database as it was. Errors are JSON
-``{"detail": "<message>"}``: 404 for an unknown id, 409 for a conflict (taken
-username, a status move the rules forbid), 422 for invalid input, 503 when the
-database cannot be reached.
+Each writing request runs in one session (``SessionDep``: one connection, one
+transaction): it commits before the response is sent when the endpoint succeeds and
+rolls back when it raises, so a failed request leaves the database as it was. Reading
+requests take ``ReadSessionDep``, which refuses writes. Errors are JSON
+``{"detail": "<message>"}`` (``install_error_handlers``): 404 for an unknown id, 409
+for a conflict (taken username, a status move the rules forbid), 422 for invalid
+input, 503 with Retry-After when the database is busy or unreachable, 500 without
+internals for anything else.
 """
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from rawrepo import Database, Session
-from rawrepo.errors import (
-    ConflictError,
-    ConnectionFailed,
-    DataError,
-    IntegrityError,
-    NotFoundError,
-    PoolTimeoutError,
+from rawrepo import Database
+from rawrepo.integrations.fastapi import (
+    DatabaseDep,
+    ReadSessionDep,
+    SessionDep,
+    install_error_handlers,
+    lifespan,
 )
+from rawrepo.integrations.fastapi import get_database as get_db
+from rawrepo.integrations.fastapi import get_session as get_session
 from rawrepo.models import (
     Task,
     TaskCreate,
@@ -48,85 +50,13 @@ from rawrepo.models import (
 from rawrepo.repository import MAX_LIMIT
 from rawrepo.services import TaskService, UserService
 
-__all__ = ["HealthOut", "app", "create_app", "get_db", "get_session"]
+__all__ = ["HealthOut", "SessionDep", "app", "create_app", "get_db", "get_session"]
 
 users = UserService()
 tasks = TaskService()
 
-
-# -- dependencies ----------------------------------------------------------------
-
-
-def get_db(request: Request) -> Database:
-    """The app's Database (made by :func:`create_app`)."""
-    db: Database = request.app.state.db
-    return db
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request: commit when the endpoint returns, roll back when it raises."""
-    async with get_db(request).create_session() as session:
-        yield session
-
-
-# scope="function": the session ends (commits) before the response is sent, so a
-# failed commit becomes an error response instead of a 2xx for lost work.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-DbDep = Annotated[Database, Depends(get_db)]
 Skip = Annotated[int, Query(ge=0, description="rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows to return")]
-
-
-# -- errors ----------------------------------------------------------------------
-
-
-def _error(status_code: int, message: str) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status_code)
-
-
-def _describe(errors: Sequence[Any]) -> str:
-    """Pydantic/FastAPI error entries as one line: ``body.username: String should ...``."""
-    parts = []
-    for error in errors:
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
-    return "; ".join(parts) or "invalid input"
-
-
-async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return _error(404, str(exc))
-
-
-async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return _error(409, str(exc))
-
-
-async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
-    errors = exc.errors() if isinstance(exc, RequestValidationError | ValidationError) else []
-    return _error(422, _describe(errors) if errors else str(exc))
-
-
-async def _invalid(request: Request, exc: Exception) -> JSONResponse:
-    return _error(422, str(exc))
-
-
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    return _error(503, f"database unavailable: {exc}")
-
-
-# The most specific class wins (Starlette looks handlers up along the exception's MRO):
-# InvalidFilterError and pydantic's ValidationError are ValueErrors too.
-EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
-    NotFoundError: _not_found,
-    ConflictError: _conflict,
-    IntegrityError: _conflict,
-    RequestValidationError: _request_invalid,
-    ValidationError: _request_invalid,
-    ValueError: _invalid,
-    DataError: _invalid,
-    ConnectionFailed: _unavailable,
-    PoolTimeoutError: _unavailable,
-}
 
 
 # -- app ---------------------------------------------------------------------------
@@ -147,30 +77,18 @@ class HealthOut(BaseModel):
 def create_app(database_url: str | None = None) -> FastAPI:
     """A FastAPI app over ``database_url`` (default ``DATABASE_URL``, then SQLite at
     ``./data/app.db``). The lifespan connects and disconnects the Database; the
-    schema must already be migrated (``rawrepo migrate apply``)."""
+    schema must already be migrated (``rawrepo migrate apply --bundled``)."""
     db = Database(database_url)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await db.connect()
-        try:
-            yield
-        finally:
-            await db.disconnect()
-
-    app = FastAPI(
-        title="rawrepo example: users and tasks",
-        lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,
-    )
-    app.state.db = db
+    app = FastAPI(title="rawrepo example: users and tasks", lifespan=lifespan(db))
+    install_error_handlers(app)
+    app.state.db = db  # for tests and scripts; the dependencies find it themselves
     _add_routes(app)
     return app
 
 
 def _add_routes(app: FastAPI) -> None:
     @app.get("/health", response_model=HealthOut, tags=["health"])
-    async def health(db: DbDep) -> Any:
+    async def health(db: DatabaseDep) -> Any:
         """Ping the database; 503 when it does not answer."""
         report = dataclasses.asdict(await db.health_check())
         if not report["healthy"]:
@@ -180,19 +98,19 @@ def _add_routes(app: FastAPI) -> None:
     # -- users ---------------------------------------------------------------------
 
     @app.get("/users", tags=["users"])
-    async def list_users(session: SessionDep, skip: Skip = 0, limit: Limit = 100) -> list[User]:
+    async def list_users(session: ReadSessionDep, skip: Skip = 0, limit: Limit = 100) -> list[User]:
         """A page of users, oldest first."""
         return await users.list_users(session, skip=skip, limit=limit)
 
     @app.get("/users/task-counts", tags=["users"])
     async def list_users_with_task_counts(
-        session: SessionDep, skip: Skip = 0, limit: Limit = 100
+        session: ReadSessionDep, skip: Skip = 0, limit: Limit = 100
     ) -> list[UserWithTaskCount]:
         """A page of users with the number of tasks each owns, most tasks first."""
         return await users.list_users_with_task_counts(session, skip=skip, limit=limit)
 
     @app.get("/users/by-username/{username}", tags=["users"])
-    async def get_user_by_username(session: SessionDep, username: str) -> User:
+    async def get_user_by_username(session: ReadSessionDep, username: str) -> User:
         """The user with this username, compared case-insensitively."""
         return await users.get_user_by_username(session, username)
 
@@ -202,12 +120,12 @@ def _add_routes(app: FastAPI) -> None:
         return await users.create_user(session, data)
 
     @app.get("/users/{user_id}", tags=["users"])
-    async def get_user(session: SessionDep, user_id: uuid.UUID) -> User:
+    async def get_user(session: ReadSessionDep, user_id: uuid.UUID) -> User:
         """One user."""
         return await users.get_user(session, user_id)
 
     @app.get("/users/{user_id}/with-tasks", tags=["users"])
-    async def get_user_with_tasks(session: SessionDep, user_id: uuid.UUID) -> UserWithTasks:
+    async def get_user_with_tasks(session: ReadSessionDep, user_id: uuid.UUID) -> UserWithTasks:
         """One user with all their tasks, oldest first."""
         return await users.get_user_with_tasks(session, user_id)
 
@@ -223,7 +141,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/users/{user_id}/tasks", tags=["users"])
     async def list_user_tasks(
-        session: SessionDep,
+        session: ReadSessionDep,
         user_id: uuid.UUID,
         status: TaskStatus | None = None,
         skip: Skip = 0,
@@ -237,7 +155,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/tasks", tags=["tasks"])
     async def list_tasks(
-        session: SessionDep,
+        session: ReadSessionDep,
         status: TaskStatus | None = None,
         user_id: uuid.UUID | None = None,
         skip: Skip = 0,
@@ -248,7 +166,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/tasks/search", tags=["tasks"])
     async def search_tasks(
-        session: SessionDep,
+        session: ReadSessionDep,
         q: Annotated[str, Query(min_length=1, max_length=200, description="part of a title")],
         skip: Skip = 0,
         limit: Limit = 100,
@@ -262,7 +180,7 @@ def _add_routes(app: FastAPI) -> None:
         return await tasks.create(session, data)
 
     @app.get("/tasks/{task_id}", tags=["tasks"])
-    async def get_task(session: SessionDep, task_id: uuid.UUID) -> Task:
+    async def get_task(session: ReadSessionDep, task_id: uuid.UUID) -> Task:
         """One task."""
         return await tasks.get(session, task_id)
 

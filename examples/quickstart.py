@@ -1,7 +1,8 @@
 """rawrepo quickstart: the flow a newcomer runs first.
 
-Runs on the embedded default (SQLite at ./data/app.db) unless DATABASE_URL is
-set: applies the migrations, creates a user and tasks, bulk-creates more,
+Runs on the embedded default (SQLite at ./data/app.db, created, and printed as the
+first line) unless DATABASE_URL is set: applies rawrepo's bundled reference schema
+(the users and tasks tables), creates a user and tasks, bulk-creates more,
 searches them, completes one and prints users with their task counts.
 
     python examples/quickstart.py
@@ -25,8 +26,9 @@ task_repo = TaskRepository()
 async def main() -> None:
     db = Database()  # DATABASE_URL, or sqlite+aiosqlite:///data/app.db
     print(f"database: {db.url}")
-    # yoyo is synchronous: run it off the event loop.
-    applied = await asyncio.to_thread(migrate.apply, db.url.render(mask=False))
+    # yoyo is synchronous: run it off the event loop. bundled=True: the reference
+    # schema; your own project applies its ./migrations (rawrepo migrate apply).
+    applied = await asyncio.to_thread(migrate.apply, db.url.render(mask=False), bundled=True)
     for migration in applied:
         print(f"applied migration {migration.id}")
 

@@ -2,10 +2,22 @@
 
 Layout: ``<migrations_dir>/<dialect>/NNNN.<name>.sql`` with its undo in
 ``NNNN.<name>.rollback.sql``, for each dialect (postgresql, mysql, sqlite), the
-same ids in every folder. The bundled folder holds rawrepo's own schema
-(users, tasks); pass ``migrations_dir`` for your own. yoyo records applied
-migrations in the ``_yoyo_migration`` table and serialises runs with a lock
-row in ``yoyo_lock``.
+same ids in every folder.
+
+Whose schema: by default your project's own, ``./migrations`` (relative to the
+working directory; ``migrations_dir`` names another folder). rawrepo's bundled
+reference schema (the users and tasks tables of its example domain) is applied
+only when asked for with ``bundled=True`` (``--bundled`` on the command line), and
+:func:`new` never writes into the installed package.
+
+Both kinds share one history per database: yoyo records applied migrations in
+its ``_yoyo_migration`` table and serialises runs with a lock row in
+``yoyo_lock``. A migration's id is its file name, so your ``0001.create-orders``
+and the bundled ``0001.create-users`` are different records and both may be
+applied to one database (apply the bundled schema first when your tables refer
+to it); a copy of a bundled file keeps its id, so it counts as the same migration.
+A run applies, rolls back and lists the migrations of its own folder only; its
+``status`` also lists what the database has from elsewhere, marked as such.
 
 Every function here is synchronous (yoyo is); call it from async code with
 ``asyncio.to_thread``. ``url`` takes the application's own URL
@@ -44,22 +56,29 @@ from urllib.parse import quote, urlencode
 
 from rawrepo.config import DEFAULT_DATABASE_URL, DIALECTS, DatabaseURL, Dialect, parse_url
 from rawrepo.errors import ConfigurationError, MigrationError
+from rawrepo.migration_review import MigrationWarning, review_file
 
 __all__ = [
     "BUNDLED_MIGRATIONS_DIR",
     "DEFAULT_LOCK_TIMEOUT",
+    "PROJECT_MIGRATIONS_DIR",
     "MigrationResult",
     "MigrationStatus",
+    "MigrationWarning",
     "apply",
     "break_lock",
     "check",
+    "migrations_root",
     "new",
+    "review",
     "rollback",
     "status",
     "yoyo_url",
 ]
 
 BUNDLED_MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+PROJECT_MIGRATIONS_DIR = Path("migrations")
+"""The default folder: your project's ``./migrations``, relative to the working directory."""
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 _ID = re.compile(r"^(\d{4})\.([A-Za-z0-9][A-Za-z0-9_-]*)$")
@@ -88,6 +107,9 @@ class MigrationStatus:
     id: str
     applied: bool
     applied_at: datetime | None = None
+    in_folder: bool = True
+    """False for a migration the database has that the folder does not (from another
+    folder, such as rawrepo's bundled schema, or a file since deleted)."""
 
 
 @dataclass(frozen=True)
@@ -174,12 +196,36 @@ def _target(url: str | None) -> _Target:
     return _Target(url=parsed, yoyo=_yoyo_url(parsed), from_env=from_env)
 
 
-def _dialect_dir(migrations_dir: str | Path | None, dialect: Dialect) -> Path:
-    root = BUNDLED_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
+def migrations_root(migrations_dir: str | Path | None = None, *, bundled: bool = False) -> Path:
+    """The migrations folder a call works on: ``migrations_dir``, else rawrepo's bundled
+    reference schema with ``bundled=True``, else the project's ``./migrations``."""
+    if bundled:
+        if migrations_dir is not None:
+            raise ValueError(
+                "pass migrations_dir (your migrations) or bundled=True (rawrepo's reference"
+                " schema), not both; apply them one after the other"
+            )
+        return BUNDLED_MIGRATIONS_DIR
+    return PROJECT_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
+
+
+def _dialect_dir(migrations_dir: str | Path | None, dialect: Dialect, bundled: bool) -> Path:
+    root = migrations_root(migrations_dir, bundled=bundled)
     folder = root / dialect
-    if not folder.is_dir():
-        raise MigrationError(f"no {dialect} migrations folder: {folder} does not exist")
-    return folder
+    if folder.is_dir():
+        return folder
+    if migrations_dir is None and not bundled and not root.is_dir():
+        raise MigrationError(_no_project_folder(root))
+    raise MigrationError(f"no {dialect} migrations folder: {folder} does not exist")
+
+
+def _no_project_folder(root: Path) -> str:
+    return (
+        f"no migrations folder {root} in {Path.cwd()}: create your first migration with"
+        " 'rawrepo migrate new NAME', name your folder with --migrations-dir PATH"
+        " (migrations_dir=), or use rawrepo's reference users/tasks schema with"
+        " --bundled (bundled=True)"
+    )
 
 
 def _ensure_user() -> None:
@@ -308,20 +354,22 @@ def apply(
     url: str | None = None,
     *,
     migrations_dir: str | Path | None = None,
+    bundled: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_applied: Callable[[MigrationResult], None] | None = None,
 ) -> list[MigrationResult]:
-    """Apply every migration the database does not have yet, in id order.
+    """Apply every migration of the folder the database does not have yet, in id order.
 
-    Holds yoyo's lock for the whole run, so concurrent runs wait for each other
-    and apply each migration once; waits at most ``lock_timeout`` seconds for
-    it. ``on_applied`` is called after each migration. Returns the migrations
-    applied (an empty list when the database is up to date). Creates the
-    folder of an SQLite file if needed.
+    The folder is ``migrations_dir``, else ``./migrations``; ``bundled=True`` applies
+    rawrepo's reference users/tasks schema instead. Holds yoyo's lock for the whole
+    run, so concurrent runs wait for each other and apply each migration once; waits
+    at most ``lock_timeout`` seconds for it. ``on_applied`` is called after each
+    migration. Returns the migrations applied (an empty list when the database is up
+    to date). Creates the folder of an SQLite file if needed.
     """
     _check_lock_timeout(lock_timeout)
     target = _target(url)
-    migrations = _read(_dialect_dir(migrations_dir, target.dialect))
+    migrations = _read(_dialect_dir(migrations_dir, target.dialect, bundled))
     if target.dialect == "sqlite":
         Path(target.url.database or "").parent.mkdir(parents=True, exist_ok=True)
     with _backend(target) as backend, _locked(backend, target, lock_timeout):
@@ -341,10 +389,12 @@ def rollback(
     count: int | None = None,
     *,
     migrations_dir: str | Path | None = None,
+    bundled: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_rolled_back: Callable[[MigrationResult], None] | None = None,
 ) -> list[MigrationResult]:
-    """Roll back applied migrations, latest id first.
+    """Roll back the folder's applied migrations, latest id first (the folder as for
+    :func:`apply`; migrations the database has from another folder are left alone).
 
     ``count=None`` rolls back all of them, ``count=N`` the N most recent.
     Returns the migrations rolled back, in the order they were undone.
@@ -353,7 +403,7 @@ def rollback(
         raise ValueError(f"count must be a positive integer or None (all), got {count!r}")
     _check_lock_timeout(lock_timeout)
     target = _target(url)
-    migrations = _read(_dialect_dir(migrations_dir, target.dialect))
+    migrations = _read(_dialect_dir(migrations_dir, target.dialect, bundled))
     if _sqlite_missing(target):
         return []
     with _backend(target) as backend, _locked(backend, target, lock_timeout):
@@ -398,11 +448,13 @@ def _utc(value: object) -> datetime | None:
 
 
 def status(
-    url: str | None = None, *, migrations_dir: str | Path | None = None
+    url: str | None = None, *, migrations_dir: str | Path | None = None, bundled: bool = False
 ) -> list[MigrationStatus]:
-    """Every migration in the folder, and any the database has that the folder lacks, by id."""
+    """Every migration in the folder (as for :func:`apply`), and any the database has
+    that the folder lacks (``in_folder=False``: applied from another folder, such as
+    the bundled schema, or a file since deleted), by id."""
     target = _target(url)
-    migrations = _read(_dialect_dir(migrations_dir, target.dialect))
+    migrations = _read(_dialect_dir(migrations_dir, target.dialect, bundled))
     applied: dict[str, datetime | None] = {}
     if not _sqlite_missing(target):
         with _backend(target) as backend:
@@ -425,7 +477,7 @@ def status(
             applied = {str(row[0]): _utc(row[1]) for row in rows}
     known = {m.id for m in migrations}
     ids = sorted(known | set(applied))
-    return [MigrationStatus(i, i in applied, applied.get(i)) for i in ids]
+    return [MigrationStatus(i, i in applied, applied.get(i), i in known) for i in ids]
 
 
 def break_lock(url: str | None = None) -> None:
@@ -457,20 +509,98 @@ def _migration_id(path: Path) -> str | None:
     return None
 
 
-def new(name: str, *, migrations_dir: str | Path | None = None) -> list[Path]:
-    """Create ``NNNN.<name>.sql`` and ``NNNN.<name>.rollback.sql`` in every dialect folder.
+_TEMPLATES: dict[Dialect, tuple[str, str]] = {
+    "postgresql": (
+        """\
+-- {name} (postgresql): describe the change here, and why.
+--
+-- On a table that already holds data ('rawrepo migrate check' warns about these):
+--   * Start with   SET lock_timeout = '5s';   so a statement that waits for its lock
+--     fails instead of making every query on the table queue behind it; rerun later.
+--   * An index on a live table: CREATE INDEX CONCURRENTLY IF NOT EXISTS ... builds it
+--     without blocking writes, but cannot run in a transaction: put the line
+--     "-- transactional: false" first in this file (above this comment), make the
+--     index the only change here, and undo it with DROP INDEX CONCURRENTLY IF EXISTS.
+--   * A constraint: ADD CONSTRAINT ... NOT VALID here, VALIDATE CONSTRAINT in a later
+--     migration (it then blocks no reads or writes).
+--   * ADD COLUMN with a volatile default (clock_timestamp(), gen_random_uuid(), a
+--     serial) and ALTER COLUMN ... TYPE rewrite the table under an exclusive lock:
+--     add the column plain or with a constant default, backfill in batches.
+""",
+        "-- Undoes {id} (postgresql).\n",
+    ),
+    "mysql": (
+        """\
+-- {name} (mysql): describe the change here, and why.
+--
+-- MySQL/MariaDB commit each DDL statement as it runs: if a later statement fails,
+-- the earlier ones stay. Write each one so a rerun works (IF NOT EXISTS / IF EXISTS),
+-- one change per statement, each undone by the rollback file's statements in reverse.
+-- On a live table, ask for online DDL and let MySQL refuse what would block:
+--   ALTER TABLE t ADD COLUMN c INT NULL, ALGORITHM=INSTANT;
+--   CREATE INDEX ix_t_c ON t (c) ALGORITHM=INPLACE, LOCK=NONE;
+""",
+        "-- Undoes {id} (mysql).\n",
+    ),
+    "sqlite": (
+        """\
+-- {name} (sqlite): describe the change here, and why.
+--
+-- SQLite runs the migration in one transaction. ALTER TABLE does only ADD COLUMN,
+-- RENAME and DROP COLUMN; for other changes create the new table, copy the rows,
+-- drop the old one and rename the new one.
+""",
+        "-- Undoes {id} (sqlite).\n",
+    ),
+}
+
+
+def _installed(path: Path) -> bool:
+    """True for a path inside an installed distribution: under site-packages or
+    dist-packages, or inside rawrepo's own package when that is not a source checkout
+    (no pyproject.toml beside it, as after ``pip install --target``)."""
+    resolved = path.resolve()
+    if any(part in ("site-packages", "dist-packages") for part in resolved.parts):
+        return True
+    package = BUNDLED_MIGRATIONS_DIR.parent
+    return resolved.is_relative_to(package) and not (package.parent / "pyproject.toml").is_file()
+
+
+def new(
+    name: str, *, migrations_dir: str | Path | None = None, bundled: bool = False
+) -> list[Path]:
+    """Create ``NNNN.<name>.sql`` and ``NNNN.<name>.rollback.sql`` in every dialect folder
+    of your project's ``./migrations`` (or ``migrations_dir``), creating the folders.
 
     ``NNNN`` is one more than the highest number in any dialect folder. ``name``
     is letters, digits, ``-`` and ``_`` (at most 64, starting with a letter or
-    digit). Returns the created files.
+    digit). Each new file says how to write a change a live table accepts (on
+    PostgreSQL: ``lock_timeout``, ``CREATE INDEX CONCURRENTLY`` in a
+    ``-- transactional: false`` migration, ``NOT VALID`` constraints). Never writes
+    into an installed package, and into rawrepo's bundled schema only with
+    ``bundled=True`` (rawrepo development, in a source checkout). Returns the
+    created files.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
             f"migration name must be 1-64 letters, digits, '-' or '_', starting with a letter"
             f" or digit (e.g. add-task-priority), got {name!r}"
         )
-    root = BUNDLED_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
-    if not root.is_dir():
+    root = migrations_root(migrations_dir, bundled=bundled)
+    if _installed(root):
+        raise MigrationError(
+            f"{root} is inside an installed package ({root.resolve()}): write your migrations"
+            " into your project, e.g. --migrations-dir migrations (the default, ./migrations)"
+        )
+    if not bundled and root.resolve() == BUNDLED_MIGRATIONS_DIR:
+        raise MigrationError(
+            f"{root} is rawrepo's bundled reference schema ({BUNDLED_MIGRATIONS_DIR}): name"
+            " your own folder with --migrations-dir PATH, or pass --bundled to change the"
+            " reference schema itself (rawrepo development)"
+        )
+    if migrations_dir is None and not bundled:
+        root.mkdir(exist_ok=True)
+    elif not root.is_dir():
         raise MigrationError(f"migrations folder {root} does not exist")
     numbers = [
         n
@@ -489,14 +619,33 @@ def new(name: str, *, migrations_dir: str | Path | None = None) -> list[Path]:
         folder.mkdir(exist_ok=True)
         forward = folder / f"{migration_id}.sql"
         undo = folder / f"{migration_id}{_ROLLBACK_SUFFIX}"
-        forward.write_text(f"-- {name} ({dialect}): describe the change here.\n", "utf-8")
-        undo.write_text(f"-- Undoes {migration_id} ({dialect}).\n", "utf-8")
+        template, undo_template = _TEMPLATES[dialect]
+        forward.write_text(template.format(name=name, id=migration_id), "utf-8")
+        undo.write_text(undo_template.format(name=name, id=migration_id), "utf-8")
         created += [forward, undo]
     return created
 
 
-def check(migrations_dir: str | Path | None = None) -> list[str]:
-    """Problems in a migrations folder; an empty list means it is consistent.
+def review(
+    migrations_dir: str | Path | None = None, *, bundled: bool = False
+) -> list[MigrationWarning]:
+    """Warnings about the PostgreSQL migrations of a folder (as for :func:`apply`) that
+    lock or rewrite tables a live database serves: see :mod:`rawrepo.migration_review`
+    for the rules. Reads the files only; needs no database."""
+    folder = migrations_root(migrations_dir, bundled=bundled) / "postgresql"
+    if not folder.is_dir():
+        return []
+    found: list[MigrationWarning] = []
+    for path in sorted(folder.glob("*.sql")):
+        if path.name.endswith(_ROLLBACK_SUFFIX) or path.name.startswith("post-apply"):
+            continue
+        found += review_file(path)
+    return found
+
+
+def check(migrations_dir: str | Path | None = None, *, bundled: bool = False) -> list[str]:
+    """Problems in a migrations folder (as for :func:`apply`); an empty list means it is
+    consistent. (:func:`review` gives the warnings about live tables.)
 
     Every dialect folder must exist and hold the same migration ids, named
     ``NNNN.<name>.sql``, each with its ``.rollback.sql``, one id per number.
@@ -504,8 +653,10 @@ def check(migrations_dir: str | Path | None = None) -> list[str]:
     allowed. Other ``.sql`` and ``.py`` files are reported (yoyo would run
     them); files of other kinds (a README) are ignored.
     """
-    root = BUNDLED_MIGRATIONS_DIR if migrations_dir is None else Path(migrations_dir)
+    root = migrations_root(migrations_dir, bundled=bundled)
     if not root.is_dir():
+        if migrations_dir is None and not bundled:
+            return [_no_project_folder(root)]
         return [f"{root}: migrations folder does not exist"]
     problems: list[str] = []
     ids: dict[Dialect, set[str]] = {}

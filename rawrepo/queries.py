@@ -9,20 +9,44 @@ the driver's style: ``$1`` (asyncpg), ``%(name)s`` (aiomysql, every literal
 ``%`` doubled) or ``:name`` (sqlite3). String literals, quoted identifiers,
 comments, ``::`` casts and ``$tag$`` bodies are left alone. The leading ``--``
 lines of a file are its description.
+
+List parameters: a parameter written alone inside ``IN (...)`` (``WHERE id IN
+(:ids)``, or ``NOT IN (:ids)``) takes a list, tuple or set of values, still one
+constant statement per dialect: ``id = ANY($1)`` / ``id <> ALL($1)`` with one
+array on PostgreSQL, ``id IN %(ids)s`` rendered as ``(v1, v2, ...)`` on MySQL,
+``id IN (SELECT value FROM json_each(:ids))`` with one JSON array on SQLite. An
+empty list matches nothing (``NOT IN``: everything), as on every backend.
+
+Values are bound the same way everywhere (:meth:`Query.bind`): enums as their
+value, dicts (and, outside ``IN``, lists) as JSON text; Decimal, date, time,
+datetime and UUID values as each driver stores them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from rawrepo.config import DIALECTS, Dialect
-from rawrepo.errors import QueryLoadError, QueryNotFoundError, QueryParameterError
+from rawrepo.errors import DataError, QueryLoadError, QueryNotFoundError, QueryParameterError
 
-__all__ = ["BUNDLED_SQL_DIR", "Query", "QuerySet", "load_queries", "parse_query", "query_files"]
+__all__ = [
+    "BUNDLED_SQL_DIR",
+    "Query",
+    "QuerySet",
+    "json_default",
+    "load_queries",
+    "parse_query",
+    "query_files",
+]
 
 BUNDLED_SQL_DIR = Path(__file__).resolve().parent / "sql"
 
@@ -31,6 +55,20 @@ _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _WORD = re.compile(r"[A-Za-z_]+")
 _READ_KEYWORDS = frozenset({"select", "values", "show", "explain", "table", "describe", "pragma"})
 _WRITE_KEYWORDS = frozenset({"insert", "update", "delete", "replace", "merge", "upsert"})
+# ``[NOT] IN (`` right before a parameter, and the ``)`` right after it: a list parameter.
+_IN_OPEN = re.compile(r"(?<![\w$])(?:(NOT)\s+)?IN(\s*\(\s*)\Z", re.IGNORECASE)
+_IN_CLOSE = re.compile(r"\s*\)")
+# Types every driver binds as they are (SQLite's and MySQL's encoders convert the
+# Decimal, date and time values); anything else goes through ``_bind_value``.
+_PLAIN: frozenset[type] = frozenset(
+    {str, int, float, bool, type(None), bytes, uuid.UUID, dt.datetime, dt.date, dt.time, Decimal}
+)
+_SEQUENCES = (list, tuple, set, frozenset)
+# The plain types' subclasses, and a timedelta (an interval; SQLite's driver names it).
+_PORTABLE = (
+    *(str, int, float, bytes, bytearray, memoryview),
+    *(uuid.UUID, dt.date, dt.time, dt.timedelta, Decimal),
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,18 +93,74 @@ class Query:
     """``-- rawrepo: custom-plan``: on PostgreSQL, plan the statement for its actual
     parameters on every call instead of reusing a cached generic plan (for queries
     whose best plan depends on the values, like a trigram search)."""
+    list_params: frozenset[str] = frozenset()
+    """Parameters written ``IN (:name)``: each takes a list, tuple or set of values."""
 
     def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """Check ``values`` against the query's parameters and order them for the driver.
 
-        Returns a tuple in ``$n`` order for PostgreSQL, a dict otherwise. Raises
-        :class:`QueryParameterError` naming the query and the parameter.
+        Returns a tuple in ``$n`` order for PostgreSQL, a dict otherwise. Enums are
+        bound as their value, dicts as JSON text, lists as JSON text too except on
+        PostgreSQL (where a list is an array, or JSON for a json/jsonb parameter) and
+        for list parameters (``IN (:ids)``), which take a list, tuple or set. Raises
+        :class:`QueryParameterError` naming the parameter and the query file.
         """
         if len(values) != len(self.params) or not self._param_set.issuperset(values):
             self._raise_parameter_error(values)
+        for value in values.values():
+            if type(value) not in _PLAIN:
+                values = {name: self._bind_value(name, v) for name, v in values.items()}
+                break
         if self.dialect == "postgresql":
             return tuple([values[n] for n in self.params])
         return dict(values)
+
+    def _bind_value(self, name: str, value: Any) -> Any:
+        if name in self.list_params:
+            if not isinstance(value, _SEQUENCES):
+                raise self._parameter_error(
+                    name,
+                    f"is a list parameter (written IN (:{name})): pass a list, tuple or set,"
+                    f" got {type(value).__name__}",
+                )
+            return [self._bind_scalar(name, item) for item in value]
+        return self._bind_scalar(name, value)
+
+    def _bind_scalar(self, name: str, value: Any) -> Any:
+        if type(value) in _PLAIN:
+            return value
+        if isinstance(value, Enum):
+            return self._bind_scalar(name, value.value)
+        if isinstance(value, dict) or (
+            isinstance(value, _SEQUENCES) and self.dialect != "postgresql"
+        ):
+            try:
+                return json.dumps(value, default=json_default, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise self._data_error(name, f"cannot be bound as JSON: {exc}") from None
+        if isinstance(value, tuple | set | frozenset):
+            return list(value)  # a PostgreSQL array
+        if self.dialect == "postgresql" or isinstance(value, _PORTABLE):
+            return value  # asyncpg binds more types (ip addresses, ranges) or names this one
+        raise self._data_error(
+            name,
+            f"has type {type(value).__name__}, which rawrepo does not bind on {self.dialect};"
+            " pass str, int, float, bool, bytes, Decimal, date, time, datetime, UUID,"
+            " an enum, a dict or a list",
+        )
+
+    def _data_error(self, name: str, problem: str) -> DataError:
+        return DataError(
+            f"parameter :{name} of query {self.name} ({self.path}) {problem}", query=self.name
+        )
+
+    def _parameter_error(self, name: str, problem: str) -> QueryParameterError:
+        return QueryParameterError(
+            f"parameter :{name} of query {self.name} ({self.path}) {problem}",
+            query=self.name,
+            path=str(self.path),
+            parameter=name,
+        )
 
     def _raise_parameter_error(self, values: Mapping[str, Any]) -> None:
         missing = [p for p in self.params if p not in values]
@@ -89,6 +183,19 @@ class Query:
         )
 
 
+def json_default(value: Any) -> Any:
+    """JSON for the values rawrepo binds that ``json`` does not know."""
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
@@ -104,6 +211,8 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
     code: list[str] = []  # the text outside literals and comments, for classification
     params: list[str] = []
     index_of: dict[str, int] = {}
+    list_names: dict[str, int] = {}  # list parameter -> where it first appears
+    scalar_names: dict[str, int] = {}
     mysql = dialect == "mysql"
     i, n = 0, len(source)
     statement_end: int | None = None
@@ -199,6 +308,14 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
                 if pname not in index_of:
                     index_of[pname] = len(params) + 1
                     params.append(pname)
+                opening = _IN_OPEN.search(source, max(0, i - 80), i)
+                closing = _IN_CLOSE.match(source, m.end()) if opening else None
+                if opening and closing:
+                    list_names.setdefault(pname, i)
+                    i = _list_parameter(out, opening, closing, pname, index_of[pname], dialect)
+                    code.append(" ? ")
+                    continue
+                scalar_names.setdefault(pname, i)
                 if dialect == "postgresql":
                     out.append(f"${index_of[pname]}")
                 elif mysql:
@@ -216,6 +333,11 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
         code.append(ch)
         i += 1
 
+    for pname in list_names.keys() & scalar_names.keys():
+        raise fail(
+            max(list_names[pname], scalar_names[pname]),
+            f"parameter :{pname} is a list (IN (:{pname})) and may appear only in that form",
+        )
     # The leading description lines stay in ``source``/``description`` only: drivers that
     # batch execute_many (aiomysql's multi-row INSERT, asyncpg's pipelining) recognise
     # an INSERT by the statement's first word.
@@ -243,7 +365,25 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
         params=tuple(params),
         is_write=is_write,
         _param_set=frozenset(params),
+        list_params=frozenset(list_names),
     )
+
+
+def _list_parameter(
+    out: list[str], opening: re.Match[str], closing: re.Match[str], name: str, n: int, dialect: str
+) -> int:
+    """Rewrite ``[NOT] IN (:name)`` for the dialect (``out`` ends with its ``[NOT] IN (``,
+    one entry per character); return where parsing goes on."""
+    if dialect == "postgresql":
+        del out[len(out) - len(opening.group(0)) :]
+        out.append(f"<> ALL(${n})" if opening.group(1) else f"= ANY(${n})")
+        return closing.end()
+    if dialect == "mysql":
+        del out[len(out) - len(opening.group(2)) :]
+        out.append(f" %({name})s")  # the driver renders the list as (v1, v2, ...)
+        return closing.end()
+    out.append(f"SELECT value FROM json_each(:{name})")
+    return closing.start()
 
 
 def _without_leading_comments(sql: str) -> str:

@@ -66,6 +66,9 @@ CRUD_QUERIES: tuple[str, ...] = (
 
 
 MAX_SKIP = 2**63 - 1  # the largest OFFSET every backend accepts
+BULK_DELETE_BATCH = 10_000
+"""Ids per bulk DELETE: a MySQL statement of 10,000 UUIDs is ~400 kB, far below the
+smallest default max_allowed_packet (4 MB)."""
 
 
 def check_page(skip: int, limit: int) -> None:
@@ -403,12 +406,17 @@ class Repository(Generic[ModelT, CreateT, UpdateT]):
         return await self._execute_many(session, self._q("update"), params)
 
     async def bulk_delete(self, session: Session, ids: Iterable[uuid.UUID]) -> int:
-        """Delete the rows with these ids; return how many existed. One statement on
-        PostgreSQL (``= ANY``), a batch of single-row deletes elsewhere."""
+        """Delete the rows with these ids; return how many existed. One statement per
+        ``BULK_DELETE_BATCH`` ids when the query takes a list (``WHERE id IN (:ids)``, as
+        the bundled ones do), else a batch of single-row deletes (``WHERE id = :id``)."""
         keys = [check_uuid(i) for i in ids]
         if not keys:
             return 0
         query = session.query(self._q("bulk_delete"))
         if "ids" in query.params:
-            return await self._execute(session, query, ids=keys)
+            deleted = 0
+            for start in range(0, len(keys), BULK_DELETE_BATCH):
+                batch = keys[start : start + BULK_DELETE_BATCH]
+                deleted += await self._execute(session, query, ids=batch)
+            return deleted
         return await self._execute_many(session, query, [{"id": k} for k in keys])

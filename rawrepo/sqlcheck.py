@@ -305,7 +305,7 @@ async def check_queries(
     args = []
     for query in chosen:
         contract = _first(by_name, query.name)
-        args.append(query.bind(placeholder_values(query.params, contract)))
+        args.append(query.bind(_listed(query, placeholder_values(query.params, contract))))
     described = await db.driver.describe(list(zip(chosen, args, strict=True)))
     results = [
         _check_one(query, outcome, by_name.get(query.name, []), db.dialect)
@@ -319,6 +319,14 @@ async def check_queries(
         results.append(missing)
     results.sort(key=lambda r: r.name)
     return CheckReport(db.dialect, str(db.url), results)
+
+
+def _listed(query: Query, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the placeholder of each list parameter (``IN (:ids)``) in a list."""
+    for name in query.list_params:
+        if not isinstance(values.get(name), list):
+            values[name] = [values.get(name)]
+    return values
 
 
 def _first(by_name: Mapping[str, Sequence[QueryContract]], name: str) -> QueryContract | None:
@@ -578,10 +586,14 @@ async def explain_query(
         contract = _first(by_name, query.name)
         values = placeholder_values(query.params, contract, guesses)
         declared = contract.param_types() if contract is not None else {}
+        values = _listed(query, values)
         for key, text in given.items():
             if key in values:
+                annotation = declared.get(key, guesses.get(key))
+                if key in query.list_params and not isinstance(values[key], list):
+                    annotation = list[annotation or str]  # type: ignore[misc]
                 try:
-                    values[key] = coerce_value(key, text, declared.get(key, guesses.get(key)))
+                    values[key] = coerce_value(key, text, annotation)
                 except ValueError as exc:
                     raise QueryError(f"{query.name}: {exc}", query=query.name) from None
         bound.append((query, query.bind(values)))

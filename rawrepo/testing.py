@@ -25,7 +25,9 @@ Fixtures:
 - ``rawrepo_backend``: its dialect, ``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (session);
 - ``rawrepo_databases``: a :class:`DatabaseFactory` for that backend (session);
 - ``empty_database_url``: a fresh empty database (session, one per backend);
-- ``migrated_database_url``: a fresh database with the bundled migrations applied (session);
+- ``migrated_database_url``: a fresh database with the migrations applied (session): your
+  project's, named by the ``rawrepo_migrations_dir`` ini option (relative to the
+  rootdir), else rawrepo's bundled reference schema;
 - ``rawrepo_db``: a connected :class:`~rawrepo.Database` on ``migrated_database_url``.
 """
 
@@ -61,6 +63,7 @@ __all__ = [
 BACKENDS: tuple[Dialect, ...] = ("sqlite", "postgresql", "mysql")
 _TARGETS_ENV = "RAWREPO_TEST_BACKENDS"
 _INI = "rawrepo_backends"
+_MIGRATIONS_INI = "rawrepo_migrations_dir"
 
 
 def target_dialect(target: str) -> Dialect:
@@ -93,6 +96,12 @@ def configured_targets(config: pytest.Config) -> list[str]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        _MIGRATIONS_INI,
+        "your migrations folder (holding postgresql/, mysql/, sqlite/), relative to the"
+        " rootdir, for the migrated_database_url fixture; default: rawrepo's bundled schema",
+        default="",
+    )
     parser.addini(
         _INI,
         "backends (and drivers) to run each database test on, e.g."
@@ -283,12 +292,20 @@ async def empty_database_url(rawrepo_databases: DatabaseFactory) -> str:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def migrated_database_url(rawrepo_databases: DatabaseFactory) -> str:
-    """A fresh database with rawrepo's bundled migrations applied."""
+async def migrated_database_url(
+    rawrepo_databases: DatabaseFactory, request: pytest.FixtureRequest
+) -> str:
+    """A fresh database with the migrations of the ``rawrepo_migrations_dir`` ini option
+    applied (your project's, relative to the rootdir), else rawrepo's bundled ones."""
     from rawrepo import migrate
 
     url = await rawrepo_databases.create()
-    await asyncio.to_thread(migrate.apply, url)
+    folder = request.config.getini(_MIGRATIONS_INI)
+    if folder:
+        root = Path(str(request.config.rootpath)) / str(folder)
+        await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
+    else:
+        await asyncio.to_thread(migrate.apply, url, bundled=True)
     return url
 
 

@@ -5,25 +5,31 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from rawrepo import migrate
+from rawrepo import Database, migrate
 from rawrepo.config import DIALECTS
 from rawrepo.testing import DatabaseFactory, backend_server_url
-from tests.migration_helpers import migrations_with
+from tests.migration_helpers import PROJECT, PROJECT_SQL, migrations_with, table_names
 
+ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_IDS = ["0001.create-users", "0002.create-tasks", "0003.fold-task-titles"]
 SECRET = "S3cret-Pa55word"
 APPLIED_LINE = re.compile(r"^applied (\S+) \((\d+\.\d) ms\)$")
 
 
-def rawrepo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m rawrepo ARGS`` without DATABASE_URL unless ``env`` sets it."""
+def rawrepo(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m rawrepo ARGS`` (in ``cwd``) without DATABASE_URL unless ``env`` sets it."""
     environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     environ.update(env or {})
     return subprocess.run(
@@ -31,15 +37,16 @@ def rawrepo(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         capture_output=True,
         text=True,
         env=environ,
+        cwd=cwd,
         timeout=120,
         check=False,
     )
 
 
 async def arawrepo(
-    *args: str, env: dict[str, str] | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(rawrepo, *args, env=env)
+    return await asyncio.to_thread(rawrepo, *args, env=env, cwd=cwd)
 
 
 def applied_ids(stdout: str) -> list[str]:
@@ -108,8 +115,9 @@ def test_new_with_a_bad_name_is_an_error(tmp_path: Path) -> None:
 
 
 def test_check_of_the_bundled_migrations_passes() -> None:
-    done = rawrepo("migrate", "check")
+    done = rawrepo("migrate", "check", "--bundled", "--strict")
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
 
 
 @pytest.mark.parametrize(
@@ -142,7 +150,7 @@ def test_a_password_never_appears_in_output() -> None:
         ["status", "--url", pg_url],
         ["break-lock", "--url", pg_url],
         ["status", "--url", my_url],
-        ["apply", "--url", my_url],
+        ["apply", "--bundled", "--url", my_url],
     ):
         done = rawrepo("migrate", *args)
         outputs.append(done.stdout + done.stderr)
@@ -151,37 +159,129 @@ def test_a_password_never_appears_in_output() -> None:
     assert "Access denied" in outputs[2]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate", "apply"],
+        ["migrate", "apply", "--bundled"],
+        ["migrate", "status", "--bundled"],
+        ["migrate", "rollback", "--bundled"],
+        ["migrate", "break-lock"],
+        ["sql", "check"],
+        ["sql", "explain", "users.get_by_id"],
+    ],
+)
+def test_without_url_or_database_url_nothing_is_created(tmp_path: Path, args: list[str]) -> None:
+    done = rawrepo(*args, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: no database given: pass --url URL or set DATABASE_URL")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_in_a_project_writes_its_migrations_folder_and_sql_takes_its_queries(
+    tmp_path: Path,
+) -> None:
+    shipped = sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*"))
+    done = rawrepo("migrate", "new", "create-orders", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    created = sorted(line.removeprefix("created ") for line in done.stdout.splitlines())
+    assert created == sorted(
+        f"migrations/{d}/0001.create-orders{s}" for d in DIALECTS for s in (".sql", ".rollback.sql")
+    )
+    assert sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*")) == shipped
+    checked = rawrepo("migrate", "check", "--strict", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == "ok: migrations is consistent\n"
+    shutil.copytree(PROJECT_SQL, tmp_path / "sql")
+    listed = rawrepo("sql", "list", cwd=tmp_path)  # ./sql over the bundled queries
+    assert "orders.by_ids  (:ids)" in listed.stdout
+    assert "users.get_by_id  (:id)" in listed.stdout
+
+
+def test_new_in_a_rawrepo_checkout_leaves_the_bundled_schema_alone() -> None:
+    shipped = sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*"))
+    done = rawrepo("migrate", "new", "oops", cwd=ROOT)  # ./migrations is the bundled folder
+    assert done.returncode == 1
+    assert "bundled reference schema" in done.stderr
+    assert sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*")) == shipped
+
+
 # --- on every backend ------------------------------------------------------------------
+
+
+async def test_a_projects_own_schema_is_the_default_and_the_bundled_one_only_on_request(
+    rawrepo_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """The path of a user building their own app: their ./migrations and ./sql."""
+    url = await rawrepo_databases.create("rawrepo_cli")
+    new = await arawrepo("migrate", "new", "create-orders", cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    for dialect in DIALECTS:  # the user writes the table into the new files
+        for path in (PROJECT / dialect).iterdir():
+            shutil.copy(path, tmp_path / "migrations" / dialect / path.name)
+    shutil.copytree(PROJECT_SQL, tmp_path / "sql")
+
+    own = await arawrepo("migrate", "apply", "--url", url, cwd=tmp_path)
+    assert own.returncode == 0, own.stderr
+    assert applied_ids(own.stdout) == ["0001.create-orders"]
+    tables = await table_names(url)
+    assert "orders" in tables
+    assert not {"users", "tasks"} & tables  # the reference schema is not applied unasked
+
+    bundled = await arawrepo("migrate", "apply", "--bundled", "--url", url, cwd=tmp_path)
+    assert applied_ids(bundled.stdout) == BUNDLED_IDS
+    status = await arawrepo("migrate", "status", "--url", url, cwd=tmp_path)
+    lines = status.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["applied", "0001.create-orders"],
+        *[["applied", i] for i in BUNDLED_IDS],
+    ]
+    assert not lines[0].endswith("(not in this folder)")
+    assert all(line.endswith("(not in this folder)") for line in lines[1:])
+
+    ids = [uuid.uuid4() for _ in range(3)]
+    async with Database(url, sql_dir=tmp_path / "sql") as db, db.session() as session:
+        for n, order_id in enumerate(ids):
+            await session.execute("orders.insert", id=order_id, user_id=None, total=Decimal(n))
+        rows = await session.fetch_all("orders.by_ids", ids=ids[1:])
+    assert [uuid.UUID(str(r["id"])) for r in rows] == [ids[2], ids[1]]
+
+    undone = await arawrepo("migrate", "rollback", "--all", "--url", url, cwd=tmp_path)
+    assert undone.returncode == 0, undone.stderr
+    assert [line.split()[2] for line in undone.stdout.splitlines()] == ["0001.create-orders"]
+    tables = await table_names(url)
+    assert "orders" not in tables
+    assert {"users", "tasks"} <= tables  # another folder's migrations are left alone
 
 
 async def test_apply_prints_each_migration_then_nothing_to_apply(
     rawrepo_databases: DatabaseFactory,
 ) -> None:
     url = await rawrepo_databases.create("rawrepo_cli")
-    first = await arawrepo("migrate", "apply", "--url", url)
+    first = await arawrepo("migrate", "apply", "--bundled", "--url", url)
     assert first.returncode == 0, first.stderr
     assert applied_ids(first.stdout) == BUNDLED_IDS
     assert len(first.stdout.splitlines()) == len(BUNDLED_IDS)
-    again = await arawrepo("migrate", "apply", "--url", url)
+    again = await arawrepo("migrate", "apply", "--bundled", "--url", url)
     assert again.returncode == 0, again.stderr
     assert again.stdout == "nothing to apply\n"
 
 
 async def test_database_url_from_the_environment(rawrepo_databases: DatabaseFactory) -> None:
     url = await rawrepo_databases.create("rawrepo_cli")
-    done = await arawrepo("migrate", "apply", env={"DATABASE_URL": url})
+    done = await arawrepo("migrate", "apply", "--bundled", env={"DATABASE_URL": url})
     assert done.returncode == 0, done.stderr
     assert applied_ids(done.stdout) == BUNDLED_IDS
 
 
 async def test_status_shows_applied_and_pending(rawrepo_databases: DatabaseFactory) -> None:
     url = await rawrepo_databases.create("rawrepo_cli")
-    before = await arawrepo("migrate", "status", "--url", url)
+    before = await arawrepo("migrate", "status", "--bundled", "--url", url)
     assert before.returncode == 0, before.stderr
     assert before.stdout.splitlines() == [f"pending  {i}" for i in BUNDLED_IDS]
-    await asyncio.to_thread(migrate.apply, url)
-    await asyncio.to_thread(migrate.rollback, url, 1)
-    after = await arawrepo("migrate", "status", "--url", url)
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
+    await asyncio.to_thread(migrate.rollback, url, 1, bundled=True)
+    after = await arawrepo("migrate", "status", "--bundled", "--url", url)
     lines = after.stdout.splitlines()
     assert re.fullmatch(
         r"applied  0001\.create-users +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", lines[0]
@@ -281,7 +381,7 @@ async def test_a_stale_lock_is_reported_and_break_lock_clears_it(
     )
     assert crashed.returncode == 3, crashed.stderr
 
-    blocked = await arawrepo("migrate", "apply", "--url", url, "--lock-timeout", "0.5")
+    blocked = await arawrepo("migrate", "apply", "--bundled", "--url", url, "--lock-timeout", "0.5")
     assert blocked.returncode == 1
     assert "error: the migration lock" in blocked.stderr
     assert "held by process" in blocked.stderr
@@ -289,6 +389,6 @@ async def test_a_stale_lock_is_reported_and_break_lock_clears_it(
 
     broken = await arawrepo("migrate", "break-lock", "--url", url)
     assert broken.returncode == 0, broken.stderr
-    done = await arawrepo("migrate", "apply", "--url", url, "--lock-timeout", "1")
+    done = await arawrepo("migrate", "apply", "--bundled", "--url", url, "--lock-timeout", "1")
     assert done.returncode == 0, done.stderr
     assert applied_ids(done.stdout) == BUNDLED_IDS

@@ -25,10 +25,10 @@ from rawrepo.errors import (
     UniqueViolation,
 )
 from rawrepo.testing import DatabaseFactory, backend_server_url
-from tests.migration_helpers import migrations_with
+from tests.migration_helpers import QUERIES, migrations_with, table_names
 
 HERE = Path(__file__).parent
-QUERIES = HERE / "sql_migrate" / "queries"
+ROOT = HERE.parent
 BUNDLED_IDS = ["0001.create-users", "0002.create-tasks", "0003.fold-task-titles"]
 SCHEMA_INDEXES = {
     "uq_users_username",
@@ -46,11 +46,6 @@ SECRET = "S3cret-Pa55word"
 @pytest.fixture(autouse=True)
 def _no_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-
-
-async def table_names(url: str) -> set[str]:
-    async with Database(url, sql_dir=QUERIES) as db, db.session() as session:
-        return {str(row["name"]).lower() for row in await session.fetch_all("schema.table_names")}
 
 
 async def index_names(url: str) -> set[str]:
@@ -202,6 +197,97 @@ def test_check_reports_missing_folders_stray_files_and_reused_numbers(tmp_path: 
     ]
 
 
+# --- whose schema: the project's ./migrations by default, the bundled one on request ---
+
+
+def test_new_without_a_folder_creates_the_projects_own_migrations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*"))
+    created = migrate.new("create-orders")
+    assert sorted(created) == sorted(
+        Path("migrations") / d / f"0001.create-orders{suffix}"
+        for d in DIALECTS
+        for suffix in (".sql", ".rollback.sql")
+    )
+    assert all((tmp_path / p).is_file() for p in created)
+    assert migrate.check() == []
+    assert [p.name for p in migrate.new("add-total") if p.parent.name == "sqlite"] == [
+        "0002.add-total.sql",
+        "0002.add-total.rollback.sql",
+    ]
+    assert sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*")) == shipped
+
+
+def test_new_never_writes_into_the_bundled_schema_unless_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped = sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*"))
+    with pytest.raises(MigrationError, match="bundled reference schema"):
+        migrate.new("oops", migrations_dir=migrate.BUNDLED_MIGRATIONS_DIR)
+    monkeypatch.chdir(ROOT)  # a rawrepo checkout: ./migrations is the bundled folder
+    with pytest.raises(MigrationError, match="--migrations-dir PATH, or pass --bundled"):
+        migrate.new("oops")
+    assert sorted(migrate.BUNDLED_MIGRATIONS_DIR.rglob("*")) == shipped
+
+
+def test_new_refuses_a_folder_inside_installed_packages(tmp_path: Path) -> None:
+    installed = tmp_path / "lib" / "python3" / "site-packages" / "someapp" / "migrations"
+    installed.mkdir(parents=True)
+    with pytest.raises(MigrationError, match="inside an installed package"):
+        migrate.new("oops", migrations_dir=installed)
+    assert list(installed.iterdir()) == []
+
+
+def test_apply_without_the_projects_folder_says_what_to_do_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite+aiosqlite:///data/app.db"
+    for call in (migrate.apply, migrate.status, migrate.rollback):
+        with pytest.raises(MigrationError) as info:
+            call(url)
+        message = str(info.value)
+        assert f"no migrations folder migrations in {tmp_path}" in message
+        assert "rawrepo migrate new NAME" in message
+        assert "--bundled" in message
+    assert list(tmp_path.iterdir()) == []
+    assert "rawrepo migrate new NAME" in migrate.check()[0]
+
+
+def test_a_folder_and_bundled_together_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        migrate.apply(
+            f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", migrations_dir=tmp_path, bundled=True
+        )
+
+
+def test_new_postgresql_files_say_how_to_change_a_live_table(tmp_path: Path) -> None:
+    from yoyo import read_migrations
+
+    root = migrations_with(tmp_path)
+    created = migrate.new("add-index", migrations_dir=root)
+    forward = root / "postgresql" / "0004.add-index.sql"
+    text = forward.read_text()
+    for advice in ("SET lock_timeout", "CREATE INDEX CONCURRENTLY", '"-- transactional: false"'):
+        assert advice in text
+    assert "NOT VALID" in text and "VALIDATE CONSTRAINT" in text
+    assert "ALGORITHM=INPLACE, LOCK=NONE" in (root / "mysql" / "0004.add-index.sql").read_text()
+    assert all(p.read_text().startswith("-- ") for p in created)
+    assert migrate.review(root) == []  # comments only: nothing to warn about
+
+    def transactional() -> bool:
+        (migration,) = [m for m in read_migrations(str(root / "postgresql")) if "0004" in m.id]
+        migration.load()
+        return bool(migration.use_transactions)
+
+    # The advice itself is no yoyo directive; the line it names is.
+    assert transactional() is True
+    forward.write_text("-- transactional: false\n" + text)
+    assert transactional() is False
+
+
 # --- defaults and bad input ------------------------------------------------------------
 
 
@@ -210,22 +296,24 @@ def test_apply_uses_database_url_from_the_environment(
 ) -> None:
     path = tmp_path / "nested" / "env.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
-    assert [r.id for r in migrate.apply()] == BUNDLED_IDS
+    assert [r.id for r in migrate.apply(bundled=True)] == BUNDLED_IDS
     assert path.exists()
-    assert all(s.applied for s in migrate.status())
+    assert all(s.applied for s in migrate.status(bundled=True))
 
 
 def test_apply_defaults_to_data_app_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    results = migrate.apply()
+    results = migrate.apply(bundled=True)
     assert [(r.id, r.dialect) for r in results] == [(i, "sqlite") for i in BUNDLED_IDS]
     assert (tmp_path / "data" / "app.db").is_file()
 
 
 def test_status_of_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'absent' / 'x.db'}"
-    assert [(s.id, s.applied) for s in migrate.status(url)] == [(i, False) for i in BUNDLED_IDS]
-    assert migrate.rollback(url) == []
+    assert [(s.id, s.applied) for s in migrate.status(url, bundled=True)] == [
+        (i, False) for i in BUNDLED_IDS
+    ]
+    assert migrate.rollback(url, bundled=True) == []
     migrate.break_lock(url)
     assert not (tmp_path / "absent").exists()
 
@@ -233,7 +321,7 @@ def test_status_of_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None
 @pytest.mark.parametrize("count", [0, -1, True, 1.5])
 def test_rollback_rejects_a_bad_count(tmp_path: Path, count: object) -> None:
     with pytest.raises(ValueError, match="count must be a positive integer"):
-        migrate.rollback(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", count)  # type: ignore[arg-type]
+        migrate.rollback(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", count, bundled=True)  # type: ignore[arg-type]
 
 
 def test_a_missing_dialect_folder_is_named(tmp_path: Path) -> None:
@@ -247,7 +335,7 @@ def test_a_missing_dialect_folder_is_named(tmp_path: Path) -> None:
 )
 def test_an_unreachable_server_is_reported_without_the_password(url: str) -> None:
     with pytest.raises(MigrationError, match="cannot connect to") as info:
-        migrate.apply(url)
+        migrate.apply(url, bundled=True)
     assert "app:***@127.0.0.1:1/app" in str(info.value)
     assert SECRET not in str(info.value)
 
@@ -256,7 +344,7 @@ def test_a_password_the_server_rejects_is_not_in_the_error() -> None:
     server = backend_server_url("mysql")
     wrong = f"mysql://nobody_here:{SECRET}@" + server.split("@", 1)[1]
     with pytest.raises(MigrationError, match="Access denied") as info:
-        migrate.status(wrong)
+        migrate.status(wrong, bundled=True)
     assert SECRET not in str(info.value)
 
 
@@ -266,7 +354,7 @@ def test_a_password_the_server_rejects_is_not_in_the_error() -> None:
 async def test_apply_creates_the_schema(rawrepo_databases: DatabaseFactory) -> None:
     url = await fresh(rawrepo_databases)
     assert not {"users", "tasks"} & await table_names(url)
-    results = await asyncio.to_thread(migrate.apply, url)
+    results = await asyncio.to_thread(migrate.apply, url, bundled=True)
     assert [r.id for r in results] == BUNDLED_IDS
     assert all(r.dialect == rawrepo_databases.backend and r.duration_s > 0 for r in results)
     assert {"users", "tasks", "_yoyo_migration"} <= await table_names(url)
@@ -275,11 +363,11 @@ async def test_apply_creates_the_schema(rawrepo_databases: DatabaseFactory) -> N
 
 async def test_status_before_and_after_apply(rawrepo_databases: DatabaseFactory) -> None:
     url = await fresh(rawrepo_databases)
-    before = await asyncio.to_thread(migrate.status, url)
+    before = await asyncio.to_thread(migrate.status, url, bundled=True)
     assert before == [migrate.MigrationStatus(i, False, None) for i in BUNDLED_IDS]
     started = datetime.now(UTC) - timedelta(seconds=2)  # MySQL stores whole seconds
-    await asyncio.to_thread(migrate.apply, url)
-    after = await asyncio.to_thread(migrate.status, url)
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
+    after = await asyncio.to_thread(migrate.status, url, bundled=True)
     assert [(s.id, s.applied) for s in after] == [(i, True) for i in BUNDLED_IDS]
     for row in after:
         assert row.applied_at is not None
@@ -290,20 +378,20 @@ async def test_apply_twice_applies_nothing_the_second_time(
     rawrepo_databases: DatabaseFactory,
 ) -> None:
     url = await fresh(rawrepo_databases)
-    await asyncio.to_thread(migrate.apply, url)
-    first = await asyncio.to_thread(migrate.status, url)
-    assert await asyncio.to_thread(migrate.apply, url) == []
-    assert await asyncio.to_thread(migrate.status, url) == first
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
+    first = await asyncio.to_thread(migrate.status, url, bundled=True)
+    assert await asyncio.to_thread(migrate.apply, url, bundled=True) == []
+    assert await asyncio.to_thread(migrate.status, url, bundled=True) == first
 
 
 async def test_rollback_count_undoes_the_most_recent(
     rawrepo_databases: DatabaseFactory,
 ) -> None:
     url = await fresh(rawrepo_databases)
-    await asyncio.to_thread(migrate.apply, url)
-    undone = await asyncio.to_thread(migrate.rollback, url, 2)
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
+    undone = await asyncio.to_thread(migrate.rollback, url, 2, bundled=True)
     assert [r.id for r in undone] == ["0003.fold-task-titles", "0002.create-tasks"]
-    status = await asyncio.to_thread(migrate.status, url)
+    status = await asyncio.to_thread(migrate.status, url, bundled=True)
     assert [(s.id, s.applied) for s in status] == [
         (BUNDLED_IDS[0], True),
         (BUNDLED_IDS[1], False),
@@ -312,17 +400,19 @@ async def test_rollback_count_undoes_the_most_recent(
     tables = await table_names(url)
     assert "users" in tables
     assert "tasks" not in tables
-    assert [r.id for r in await asyncio.to_thread(migrate.apply, url)] == BUNDLED_IDS[1:]
+    assert [r.id for r in await asyncio.to_thread(migrate.apply, url, bundled=True)] == BUNDLED_IDS[
+        1:
+    ]
 
 
 async def test_rollback_all_undoes_every_migration(rawrepo_databases: DatabaseFactory) -> None:
     url = await fresh(rawrepo_databases)
-    await asyncio.to_thread(migrate.apply, url)
-    undone = await asyncio.to_thread(migrate.rollback, url)
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
+    undone = await asyncio.to_thread(migrate.rollback, url, bundled=True)
     assert [r.id for r in undone] == list(reversed(BUNDLED_IDS))
     assert not {"users", "tasks"} & await table_names(url)
-    assert not any(s.applied for s in await asyncio.to_thread(migrate.status, url))
-    assert await asyncio.to_thread(migrate.rollback, url) == []
+    assert not any(s.applied for s in await asyncio.to_thread(migrate.status, url, bundled=True))
+    assert await asyncio.to_thread(migrate.rollback, url, bundled=True) == []
 
 
 async def test_a_new_migration_applies_and_rolls_back(
@@ -418,13 +508,13 @@ async def test_a_stale_lock_is_reported_with_the_break_lock_command(
     url = await fresh(rawrepo_databases)
     pid = await asyncio.to_thread(hold_lock_and_crash, url)
     with pytest.raises(MigrationError) as info:
-        await asyncio.to_thread(migrate.apply, url, lock_timeout=0.5)
+        await asyncio.to_thread(migrate.apply, url, lock_timeout=0.5, bundled=True)
     message = str(info.value)
     assert f"held by process {pid}" in message
     assert "rawrepo migrate break-lock --url" in message
-    assert not any(s.applied for s in await asyncio.to_thread(migrate.status, url))
+    assert not any(s.applied for s in await asyncio.to_thread(migrate.status, url, bundled=True))
     await asyncio.to_thread(migrate.break_lock, url)
-    applied = await asyncio.to_thread(migrate.apply, url, lock_timeout=1)
+    applied = await asyncio.to_thread(migrate.apply, url, lock_timeout=1, bundled=True)
     assert [r.id for r in applied] == BUNDLED_IDS
 
 

@@ -20,7 +20,7 @@ from rawrepo.services import UserService
 
 assert rawrepo.__file__.startswith(sys.argv[1]), rawrepo.__file__
 url = "sqlite+aiosqlite:///app.db"
-applied = migrate.apply(url)
+applied = migrate.apply(url, bundled=True)
 
 async def main():
     async with Database(url) as db, db.create_session() as session:
@@ -74,3 +74,20 @@ def test_the_wheel_ships_queries_and_migrations_and_works_from_elsewhere(tmp_pat
     applied, queries, username = done.stdout.split()
     assert int(applied) >= 2 and int(queries) >= 20 and username == "packaged"
     assert (workdir / "app.db").exists()
+
+    # `rawrepo migrate new` writes into the project (./migrations), never into the package.
+    installed = target / "rawrepo" / "migrations"
+    shipped = sorted(installed.rglob("*"))
+
+    def rawrepo(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "rawrepo", "migrate", "new", *args]
+        return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+
+    for refused in (rawrepo("--bundled", "x"), rawrepo("--migrations-dir", str(installed), "x")):
+        assert refused.returncode == 1
+        assert "inside an installed package" in refused.stderr
+    made = rawrepo("create-orders")
+    assert made.returncode == 0, made.stderr
+    for dialect in ("postgresql", "mysql", "sqlite"):
+        assert (workdir / "migrations" / dialect / "0001.create-orders.sql").is_file()
+    assert sorted(installed.rglob("*")) == shipped

@@ -19,6 +19,7 @@ from rawrepo import (
     require_queries,
 )
 from rawrepo.config import Dialect
+from rawrepo.models import TaskStatus
 from rawrepo.queries import parse_query
 
 SQL_DIR = Path(__file__).parent / "sql_core"
@@ -147,6 +148,61 @@ def test_an_unknown_rawrepo_option_is_a_load_error_naming_file_and_line() -> Non
 def test_file_without_leading_comments_has_empty_description() -> None:
     query = parse_query("SELECT 1\n-- late\n", "sqlite", name="t.q", path=Path("t/q.sql"))
     assert query.description == ""
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expected"),
+    [
+        ("postgresql", "SELECT id FROM t WHERE id = ANY($1) AND tag <> ALL($2) OR id = ANY($1)"),
+        ("mysql", "SELECT id FROM t WHERE id IN %(ids)s AND tag NOT IN %(tags)s OR id in %(ids)s"),
+        (
+            "sqlite",
+            "SELECT id FROM t WHERE id IN (SELECT value FROM json_each(:ids)) AND tag NOT IN"
+            " ( SELECT value FROM json_each(:tags) ) OR id in (SELECT value FROM json_each(:ids))",
+        ),
+    ],
+)
+def test_a_parameter_alone_in_an_in_list_becomes_a_list_parameter(
+    dialect: Dialect, expected: str
+) -> None:
+    query = parse_query(
+        "SELECT id FROM t WHERE id IN (:ids) AND tag NOT IN ( :tags ) OR id in (:ids)",
+        dialect,
+        name="t.q",
+        path=Path("t/q.sql"),
+    )
+    assert query.sql == expected
+    assert query.params == ("ids", "tags")
+    assert query.list_params == {"ids", "tags"}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_in_lists_of_several_values_and_lookalikes_stay_scalar(dialect: Dialect) -> None:
+    source = (
+        "SELECT 'IN (:x)' FROM t JOIN (:j) WHERE a IN (:a, :b) AND c IN (:c::int)"
+        if dialect == "postgresql"
+        else "SELECT 'IN (:x)' FROM t JOIN (:j) WHERE a IN (:a, :b) -- IN (:y)"
+    )
+    query = parse_query(source, dialect, name="t.q", path=Path("t/q.sql"))
+    assert query.list_params == frozenset()
+    assert "x" not in query.params and "y" not in query.params
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_list_parameter_used_as_a_scalar_too_is_a_load_error(
+    tmp_path: Path, dialect: Dialect
+) -> None:
+    source = "SELECT id FROM t\nWHERE id IN (:ids)\n OR :ids IS NULL"
+    path = write(tmp_path, "area/mixed.sql", source)
+    with pytest.raises(QueryLoadError, match=r"parameter :ids is a list") as info:
+        load_queries(tmp_path, dialect)
+    assert str(info.value).startswith(f"{path}:3: ")
+
+
+def test_list_parameters_bind_as_lists_with_enum_items() -> None:
+    query = parse_query("SELECT 1 WHERE s IN (:s)", "postgresql", name="t.q", path=Path("t/q.sql"))
+    assert query.bind({"s": (TaskStatus.PENDING, "x")}) == (["pending", "x"],)
+    assert query.bind({"s": []}) == ([],)
 
 
 # --- load errors -----------------------------------------------------------------------

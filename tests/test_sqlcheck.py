@@ -276,7 +276,7 @@ async def test_check_changes_no_data(
     rawrepo_databases: DatabaseFactory, rawrepo_backend: str
 ) -> None:
     url = await rawrepo_databases.create("rawrepo_sqlcheck")
-    await asyncio.to_thread(migrate.apply, url)
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
     users, tasks = UserRepository(), TaskRepository()
     now = dt.datetime.now(dt.UTC)
     async with Database(url) as db:

@@ -22,14 +22,29 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from rawrepo.errors import RawRepoError
+from rawrepo.errors import ConfigurationError, RawRepoError
 
-__all__ = ["GROUPS", "build_parser", "main"]
+__all__ = ["GROUPS", "build_parser", "database_url", "main"]
 
 #: Command group modules under ``rawrepo.cli``, in ``--help`` order.
 GROUPS: tuple[str, ...] = ("migrate", "sql")
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """A command's database: ``--url``, else ``DATABASE_URL``; without either, a
+    ConfigurationError saying what to pass. The command line has no default
+    database, so it never creates a database file nobody named."""
+    url: str | None = getattr(args, "url", None) or os.environ.get("DATABASE_URL")
+    if not url:
+        raise ConfigurationError(
+            "no database given: pass --url URL or set DATABASE_URL"
+            " (e.g. --url sqlite+aiosqlite:///data/app.db for a local SQLite file,"
+            " which 'rawrepo migrate apply' then creates)",
+            variable="DATABASE_URL",
+        )
+    return url
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rawrepo",
         description=(
             "rawrepo: raw-SQL repositories for PostgreSQL, MySQL/MariaDB and SQLite."
-            " The database comes from --url or DATABASE_URL"
-            " (default sqlite+aiosqlite:///data/app.db)."
+            " The database comes from --url or DATABASE_URL (no default: no command"
+            " creates a database you did not name); your project's migrations and"
+            " queries from ./migrations and ./sql."
         ),
         epilog="Run 'rawrepo COMMAND --help' for the commands of a group.",
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rawrepo import migrate
+from rawrepo.cli import database_url
 
 __all__ = ["add_parser"]
 
@@ -13,18 +14,25 @@ _DESCRIPTION = """\
 Schema migrations are plain SQL files, one folder per dialect:
   <migrations-dir>/<postgresql|mysql|sqlite>/NNNN.<name>.sql
   <migrations-dir>/<postgresql|mysql|sqlite>/NNNN.<name>.rollback.sql
-The folder for the database's dialect is chosen from the URL. Without
---migrations-dir, rawrepo's bundled schema (users, tasks) is used.
+The folder for the database's dialect is chosen from the URL.
 
-The database comes from --url, else DATABASE_URL, else
-sqlite+aiosqlite:///data/app.db. The application's URL works as it is
-(postgresql+asyncpg://, mysql+aiomysql://, sqlite+aiosqlite:///...).
+Whose migrations: your project's ./migrations (relative to the current folder),
+or the folder --migrations-dir names. --bundled works on rawrepo's reference
+schema instead (the users and tasks tables of its example domain); it is never
+applied unless you ask for it. Both share the database's one yoyo history, by
+file name: apply the bundled schema first if your tables refer to it.
+
+The database comes from --url, else DATABASE_URL; there is no default, so no
+command creates a database file you did not name. The application's URL works
+as it is (postgresql+asyncpg://, mysql+aiomysql://, sqlite+aiosqlite:///...).
 
 examples:
+  rawrepo migrate new create-orders                # ./migrations/<dialect>/0001...
   rawrepo migrate apply --url postgresql://app@db.example/app
-  rawrepo migrate status
+  rawrepo migrate status                           # DATABASE_URL
   rawrepo migrate rollback --count 2
-  rawrepo migrate new add-task-priority --migrations-dir migrations
+  rawrepo migrate check                            # consistency + live-table review
+  rawrepo migrate apply --bundled --url sqlite+aiosqlite:///data/app.db
 """
 
 
@@ -79,9 +87,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cmd = _command(
         commands,
         "check",
-        "check that every dialect folder has the same migrations, each with a rollback",
+        "check that every dialect folder has the same migrations, each with a rollback,"
+        " and warn about PostgreSQL statements that lock or rewrite live tables",
     )
     _dir_option(cmd)
+    cmd.add_argument(
+        "--strict", action="store_true", help="exit 1 on warnings too (default: on problems only)"
+    )
     cmd.set_defaults(handler=check)
 
     cmd = _command(
@@ -103,15 +115,21 @@ def _url_option(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--url",
         metavar="URL",
-        help="database URL (default: $DATABASE_URL, else sqlite+aiosqlite:///data/app.db)",
+        help="database URL (default: $DATABASE_URL; one of the two is required)",
     )
 
 
 def _dir_option(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument(
+    which = cmd.add_mutually_exclusive_group()
+    which.add_argument(
         "--migrations-dir",
         metavar="PATH",
-        help="folder holding postgresql/, mysql/ and sqlite/ (default: rawrepo's bundled schema)",
+        help="folder holding postgresql/, mysql/ and sqlite/ (default: ./migrations)",
+    )
+    which.add_argument(
+        "--bundled",
+        action="store_true",
+        help="rawrepo's bundled reference schema (users, tasks) instead of your own",
     )
 
 
@@ -156,8 +174,9 @@ def apply(args: argparse.Namespace) -> int:
         print(f"applied {result.id} ({_ms(result)})", flush=True)
 
     results = migrate.apply(
-        args.url,
+        database_url(args),
         migrations_dir=args.migrations_dir,
+        bundled=args.bundled,
         lock_timeout=args.lock_timeout,
         on_applied=report,
     )
@@ -174,9 +193,10 @@ def rollback(args: argparse.Namespace) -> int:
 
     count = None if args.all else (args.count or 1)
     results = migrate.rollback(
-        args.url,
+        database_url(args),
         count,
         migrations_dir=args.migrations_dir,
+        bundled=args.bundled,
         lock_timeout=args.lock_timeout,
         on_rolled_back=report,
     )
@@ -187,7 +207,9 @@ def rollback(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """``rawrepo migrate status``: one line per migration, applied or pending."""
-    rows = migrate.status(args.url, migrations_dir=args.migrations_dir)
+    rows = migrate.status(
+        database_url(args), migrations_dir=args.migrations_dir, bundled=args.bundled
+    )
     if not rows:
         print("no migrations")
         return 0
@@ -195,7 +217,8 @@ def status(args: argparse.Namespace) -> int:
     for row in rows:
         if row.applied:
             when = f"  {row.applied_at:%Y-%m-%d %H:%M:%S} UTC" if row.applied_at else ""
-            print(f"applied  {row.id:<{width}}{when}")
+            elsewhere = "" if row.in_folder else "  (not in this folder)"
+            print(f"applied  {row.id:<{width}}{when}{elsewhere}")
         else:
             print(f"pending  {row.id}")
     return 0
@@ -203,25 +226,31 @@ def status(args: argparse.Namespace) -> int:
 
 def new(args: argparse.Namespace) -> int:
     """``rawrepo migrate new NAME``: print the created files."""
-    for path in migrate.new(args.name, migrations_dir=args.migrations_dir):
+    for path in migrate.new(args.name, migrations_dir=args.migrations_dir, bundled=args.bundled):
         print(f"created {path}")
     return 0
 
 
 def check(args: argparse.Namespace) -> int:
     """``rawrepo migrate check``: exit 1 and list the problems, if any."""
-    problems = migrate.check(args.migrations_dir)
+    problems = migrate.check(args.migrations_dir, bundled=args.bundled)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return 1
-    root = args.migrations_dir or migrate.BUNDLED_MIGRATIONS_DIR
+    warnings = migrate.review(args.migrations_dir, bundled=args.bundled)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    root = migrate.migrations_root(args.migrations_dir, bundled=args.bundled)
+    if warnings:
+        print(f"{root} is consistent, with {len(warnings)} warning(s) about live tables")
+        return 1 if args.strict else 0
     print(f"ok: {root} is consistent")
     return 0
 
 
 def break_lock(args: argparse.Namespace) -> int:
     """``rawrepo migrate break-lock``: remove a stale migration lock."""
-    migrate.break_lock(args.url)
+    migrate.break_lock(database_url(args))
     print("migration lock removed")
     return 0

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from rawrepo import sqlcheck
+from rawrepo.cli import database_url
 from rawrepo.config import DIALECTS
+from rawrepo.queries import BUNDLED_SQL_DIR
 
 __all__ = ["add_parser"]
 
@@ -25,8 +28,11 @@ examples:
   rawrepo sql explain --all --url mysql://root@127.0.0.1/app
 """
 
-_URL_HELP = "database URL in the application's form (default: $DATABASE_URL)"
-_DIR_HELP = "a folder of queries over the bundled ones (repeatable; later folders win)"
+_URL_HELP = "database URL in the application's form (default: $DATABASE_URL; one is required)"
+_DIR_HELP = (
+    "a folder of queries over the bundled ones (repeatable; later folders win;"
+    " default: ./sql when it exists)"
+)
 _IMPORT_HELP = "import MODULE first, so its repositories register their query contracts"
 
 
@@ -98,9 +104,20 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_explain)
 
 
+def sql_dirs(args: argparse.Namespace) -> list[str | Path]:
+    """``--sql-dir`` folders, else your project's ``./sql`` when it exists (and is not
+    the bundled folder itself, as in a rawrepo checkout)."""
+    if args.sql_dir:
+        return list(args.sql_dir)
+    project = Path("sql")
+    if project.is_dir() and project.resolve() != BUNDLED_SQL_DIR:
+        return [project]
+    return []
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """``rawrepo sql list``."""
-    infos = sqlcheck.list_queries(args.sql_dir, args.dialect)
+    infos = sqlcheck.list_queries(sql_dirs(args), args.dialect)
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
@@ -123,7 +140,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """``rawrepo sql check``."""
     report = asyncio.run(
-        sqlcheck.check_queries(args.url, sql_dirs=args.sql_dir, modules=args.modules)
+        sqlcheck.check_queries(database_url(args), sql_dirs=sql_dirs(args), modules=args.modules)
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -138,10 +155,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """``rawrepo sql explain``."""
     plans = asyncio.run(
         sqlcheck.explain_query(
-            args.url,
+            database_url(args),
             None if args.all else [args.name],
             params=dict(args.param),
-            sql_dirs=args.sql_dir,
+            sql_dirs=sql_dirs(args),
             modules=args.modules,
         )
     )

@@ -31,6 +31,7 @@ __all__ = [
     "describe_each",
     "is_ddl",
     "load_driver",
+    "name_parameter",
     "out_of_range",
     "safe_identifier",
     "target_table",
@@ -269,25 +270,27 @@ def out_of_range(query: Query | None, items: Iterable[tuple[str, Any]]) -> DataE
     """The DataError for a parameter value that cannot be bound: a datetime whose UTC
     time falls outside Python's years 1 to 9999 (``9999-12-31 23:00-05:00``), or an
     integer beyond 64 bits. ``items`` are the call's (name, value) pairs; the error
-    names the first bad one. Raised before anything is sent."""
+    names the first bad one, as :func:`name_parameter` does. Raised before anything
+    is sent."""
     qname = query.name if query is not None else None
-    where = f" [query {qname}]" if qname else ""
     for name, value in items:
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             try:
                 value.astimezone(utc)
             except OverflowError:
-                return DataError(
-                    f"parameter :{name} is out of range: {value.isoformat()} is outside"
-                    f" years 1 to 9999 in UTC{where}",
-                    query=qname,
-                )
+                why = f"{value.isoformat()} is outside years 1 to 9999 in UTC"
+                return DataError(_about(name, query, f"out of range: {why}"), query=qname)
         elif isinstance(value, int) and not -(2**63) <= value < 2**63:
-            return DataError(
-                f"parameter :{name} is out of range: an integer beyond 64 bits{where}",
-                query=qname,
-            )
+            why = "an integer beyond 64 bits"
+            return DataError(_about(name, query, f"out of range: {why}"), query=qname)
+    where = f" [query {qname}]" if qname else ""
     return DataError(f"a parameter value is out of range{where}", query=qname)
+
+
+def _about(name: str, query: Query | None, message: str) -> str:
+    if query is None:
+        return f"parameter :{name}: {message}"
+    return f"parameter :{name} of query {query.name} ({query.path}): {message}"
 
 
 def check_bulk_range(query: Query, rows: Sequence[Args]) -> None:
@@ -306,6 +309,20 @@ def check_bulk_range(query: Query, rows: Sequence[Args]) -> None:
                         else zip(query.params, row, strict=True)
                     )
                     raise out_of_range(query, items) from None
+
+
+_POSITION = re.compile(r"(?:query argument \$|binding parameter )(\d+)")
+
+
+def name_parameter(message: str, query: Query | None) -> str:
+    """A driver's message about a parameter it could not bind, which names it by
+    position (asyncpg's ``query argument $2``, sqlite3's ``binding parameter 2``), led
+    by its name and the query file: ``parameter :total of query orders.create
+    (sql/orders/create.sql): ...``. Other messages are returned as they are."""
+    found = _POSITION.search(message)
+    if query is None or found is None or not 0 < int(found.group(1)) <= len(query.params):
+        return message
+    return _about(query.params[int(found.group(1)) - 1], query, message)
 
 
 def to_utc_naive(value: dt.datetime) -> dt.datetime:

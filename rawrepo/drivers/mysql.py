@@ -233,9 +233,20 @@ def make_literal(text: Callable[[str], str], other: Callable[[Any], str]) -> Cal
             return _escape_uuid(value)
         if isinstance(value, dt.datetime):
             return _escape_datetime(value)
+        if kind is list:
+            return _list_literal(literal, value)
         return other(value)
 
     return literal
+
+
+def _list_literal(literal: Callable[[Any], str], values: list[Any]) -> str:
+    """A list parameter (``IN (:ids)``, loaded as ``IN %(ids)s``) as ``(v1, v2, ...)``;
+    an empty one as a subquery that yields no row, so ``IN`` matches nothing and
+    ``NOT IN`` everything (``IN ()`` is a syntax error)."""
+    if not values:
+        return "(SELECT NULL FROM DUAL WHERE FALSE)"
+    return "(" + ",".join(map(literal, values)) + ")"
 
 
 def conversions_for(base: dict[Any, Any], escape_str: Callable[..., str]) -> dict[Any, Any]:
@@ -248,7 +259,7 @@ def conversions_for(base: dict[Any, Any], escape_str: Callable[..., str]) -> dic
     conv[FIELD_TYPE.TIMESTAMP] = aware_datetime
     conv[dt.datetime] = _escape_datetime
     conv[uuid.UUID] = _escape_uuid
-    conv[str] = lambda value, mapping=None: literal(value)
+    conv[str] = conv[list] = lambda value, mapping=None: literal(value)
     return conv
 
 

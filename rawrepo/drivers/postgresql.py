@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
+import json
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
@@ -20,6 +20,7 @@ from rawrepo.drivers.base import (
     Row,
     TransactionLoss,
     check_bulk_range,
+    name_parameter,
     safe_identifier,
     utc,
 )
@@ -38,7 +39,7 @@ from rawrepo.errors import (
     TransientError,
     UniqueViolation,
 )
-from rawrepo.queries import Query
+from rawrepo.queries import Query, json_default
 
 __all__ = ["PostgresConnection", "PostgresDriver", "translate_error"]
 
@@ -64,16 +65,12 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
     if isinstance(exc, pgexc.DataError) and getattr(exc, "severity", None) is None:
         # A bad argument type or value, found by asyncpg before anything was sent (it
         # says SQLSTATE 22000, but the server saw nothing and the transaction lives on).
-        text = str(exc)
-        if query is not None:
-            # "invalid input for query argument $2: ..." -> name the file's parameter
-            text = _ARGUMENT.sub(lambda m: _argument_name(m, query), text, count=1)
-        return DataError(f"{text}{where}", query=qname)
+        return DataError(f"{name_parameter(str(exc), query)}{where}", query=qname)
     if isinstance(exc, pgexc.PostgresError):
         return server_error(
             {
                 "sqlstate": getattr(exc, "sqlstate", None),
-                "message": getattr(exc, "message", None) or str(exc),
+                "message": name_parameter(getattr(exc, "message", None) or str(exc), query),
                 "detail": getattr(exc, "detail", None),
                 "hint": getattr(exc, "hint", None),
                 "position": getattr(exc, "position", None),
@@ -98,16 +95,6 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
         text = str(exc) or type(exc).__name__
         return ConnectionFailed(f"PostgreSQL connection failed: {text}{where}", query=qname)
     return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
-
-
-_ARGUMENT = re.compile(r"query argument \$(\d+)")
-
-
-def _argument_name(found: re.Match[str], query: Query) -> str:
-    index = int(found.group(1)) - 1
-    if 0 <= index < len(query.params):
-        return f"{found.group(0)} (:{query.params[index]})"
-    return found.group(0)
 
 
 def server_error(fields: Mapping[str, Any], qname: str | None) -> DatabaseError:
@@ -361,6 +348,23 @@ class PostgresConnection:
         return f"PostgreSQL {version}"
 
 
+def _json_text(value: Any) -> str:
+    """A json/jsonb parameter: text as it is (already JSON), anything else encoded, so
+    a list binds to a JSON column as it does on MySQL and SQLite."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=json_default, ensure_ascii=False)
+
+
+async def _bind_json(conn: asyncpg.Connection) -> None:
+    """json and jsonb parameters take lists (and dicts) as well as text; results stay
+    text, as asyncpg returns them by default (built-in types: no round trip)."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=_json_text, decoder=str, format="text"
+        )
+
+
 def _one_row_per_call(query: Query) -> bool:
     text = query.sql.lower()
     return (
@@ -422,7 +426,13 @@ class PostgresDriver:
             ) from exc
 
     async def connect(self, timeout: float) -> PostgresConnection:
-        return PostgresConnection(await self._open(timeout), self._tz_params)
+        conn = await self._open(timeout)
+        try:
+            await _bind_json(conn)
+        except BaseException as exc:
+            conn.terminate()
+            raise translate_error(exc) from exc
+        return PostgresConnection(conn, self._tz_params)
 
     async def _admin(self, sql: str) -> None:
         conn = await self._open(10.0, database="postgres")

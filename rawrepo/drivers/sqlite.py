@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import json
 import logging
 import re
 import sqlite3
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -36,6 +38,7 @@ from rawrepo.drivers.base import (
     Row,
     TransactionLoss,
     describe_each,
+    name_parameter,
     out_of_range,
     sqlite_timestamp,
     target_table,
@@ -90,7 +93,7 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
     qname = query.name if query is not None else None
     where = f" [query {qname}]" if qname else ""
     message = str(exc) or type(exc).__name__
-    text = f"{message}{where}"
+    text = f"{name_parameter(message, query)}{where}"
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         cls = _BY_CODE.get(code) if isinstance(code, int) else None
@@ -199,6 +202,19 @@ def _adapt(value: Any) -> Any:
         return sqlite_timestamp(value)
     if isinstance(value, Enum):
         return value.value
+    return _adapt_other(value)
+
+
+def _adapt_other(value: Any) -> Any:
+    """The values sqlite3 cannot bind itself, as the other backends store them: Decimal
+    as its exact text (a NUMERIC column takes it as a number), date and time in ISO
+    form, and a list parameter (``IN (:ids)``) as the JSON array ``json_each`` reads."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return json.dumps([_adapt(item) for item in value], ensure_ascii=False)
     return value
 
 

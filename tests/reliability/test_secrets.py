@@ -117,8 +117,8 @@ async def test_no_output_ever_holds_the_password(
 
     caplog.set_level(logging.DEBUG)
     # Successes: migrations, sessions with SQL echo, health, reprs.
-    outputs += [str(r) for r in await asyncio.to_thread(migrate.apply, good)]
-    outputs += [str(s) for s in await asyncio.to_thread(migrate.status, good)]
+    outputs += [str(r) for r in await asyncio.to_thread(migrate.apply, good, bundled=True)]
+    outputs += [str(s) for s in await asyncio.to_thread(migrate.status, good, bundled=True)]
     users, user_repo, task_repo = UserService(), UserRepository(), TaskRepository()
     async with Database(good, echo=True) as db:
         outputs += [repr(db), str(db.url), repr(db.url), repr(db.settings), repr(db.driver)]
@@ -152,16 +152,17 @@ async def test_no_output_ever_holds_the_password(
         assert not status.healthy
         outputs += [repr(status), str(status.error)]
         await db.disconnect()
-        await expect_error(lambda url=url: asyncio.to_thread(migrate.apply, url))
-        await expect_error(lambda url=url: asyncio.to_thread(migrate.status, url))
+        await expect_error(lambda url=url: asyncio.to_thread(migrate.apply, url, bundled=True))
+        await expect_error(lambda url=url: asyncio.to_thread(migrate.status, url, bundled=True))
     # The command line, with the URL as an option and from the environment.
     runs = [
         asyncio.to_thread(cli, *command, "--url", url)
         for url in (good, wrong, missing)
-        for command in (("migrate", "status"), ("sql", "check"))
+        for command in (("migrate", "status", "--bundled"), ("sql", "check"))
     ]
     runs += [
-        asyncio.to_thread(cli, "migrate", "apply", env={"DATABASE_URL": u}) for u in (good, wrong)
+        asyncio.to_thread(cli, "migrate", "apply", "--bundled", env={"DATABASE_URL": u})
+        for u in (good, wrong)
     ]
     runs.append(asyncio.to_thread(cli, "migrate", "break-lock", "--url", wrong))
     outputs += await asyncio.gather(*runs)

@@ -1,5 +1,9 @@
 -- Tasks: each belongs to one user and is deleted with it (ON DELETE CASCADE).
 -- pg_trgm's GIN index serves the title search (title ILIKE :pattern).
+-- The foreign key locks users briefly: wait at most 5 s for that lock, so that on a
+-- busy users table the migration fails (rerun it) instead of queueing every query.
+SET LOCAL lock_timeout = '5s';
+
 CREATE TABLE tasks (
     id            uuid          PRIMARY KEY,
     user_id       uuid          NOT NULL,

@@ -1,3 +1,4 @@
--- Delete one task of a batch (run through execute_many).
+-- Delete a batch of tasks in one statement (:ids is a list; PostgreSQL runs it as
+-- id = ANY($1), MySQL and SQLite as one IN list).
 DELETE FROM tasks
-WHERE id = :id;
+WHERE id IN (:ids);

@@ -1,3 +1,4 @@
--- Delete one user of a batch (run through execute_many).
+-- Delete a batch of users in one statement (:ids is a list; PostgreSQL runs it as
+-- id = ANY($1), MySQL and SQLite as one IN list).
 DELETE FROM users
-WHERE id = :id;
+WHERE id IN (:ids);

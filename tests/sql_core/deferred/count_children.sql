@@ -1,0 +1,1 @@
+SELECT count(*) FROM core_deferred_children

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS ix_review_items_n;

@@ -1,0 +1,2 @@
+-- A wider integer type.
+ALTER TABLE review_items ALTER COLUMN n TYPE bigint
