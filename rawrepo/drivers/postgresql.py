@@ -261,7 +261,7 @@ class PostgresConnection:
 
 
 def _one_row_per_call(query: Query) -> bool:
-    text = query.sql.lower()
+    text = query.body.lower()
     return (
         text.startswith("insert")
         and " select " not in f" {text} "
