@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rawrepo.config import Dialect, Settings, mask_url
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
@@ -28,6 +28,9 @@ from rawrepo.errors import ConnectionFailed, RawRepoError, TransientError
 from rawrepo.instrumentation import Instrumentation, SessionTrace, sql_logger
 from rawrepo.pool import Pool, PoolMetrics
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "Database",
@@ -476,7 +479,8 @@ class Database:
     ``query_tags`` (default on) starts every statement with ``/* rawrepo:<query> */``;
     ``slow_ms`` logs a WARNING on ``rawrepo.sql`` for each statement at least that
     slow; ``tracing`` records OpenTelemetry spans (default: on when opentelemetry-api
-    is installed). See :mod:`rawrepo.instrumentation`.
+    is installed), to ``tracer_provider`` if given, else to OpenTelemetry's global
+    provider. See :mod:`rawrepo.instrumentation`.
 
     Use ``async with Database(...) as db:`` or ``await db.connect()`` /
     ``await db.disconnect()``; a session connects lazily if needed.
@@ -496,6 +500,7 @@ class Database:
         query_tags: bool | None = None,
         slow_ms: float | None = None,
         tracing: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = Settings.resolve(
             url,
@@ -511,6 +516,7 @@ class Database:
         self.url = self.settings.url
         self.dialect: Dialect = self.url.dialect
         self._hook: Instrumentation | None = None
+        self._tracer_provider = tracer_provider
         self._session_context: type[_SessionContext] = _SessionContext
         self.echo = self.settings.echo
         if sql_dir is None:
@@ -540,7 +546,7 @@ class Database:
     @echo.setter
     def echo(self, value: bool) -> None:
         self._echo = bool(value)
-        self._hook = Instrumentation.build(self.settings, self._echo)
+        self._hook = Instrumentation.build(self.settings, self._echo, self._tracer_provider)
         traced = self._hook is not None and self._hook.tracer is not None
         self._session_context = _TracedSessionContext if traced else _SessionContext
         if self._echo:

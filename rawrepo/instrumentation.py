@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from rawrepo.errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from rawrepo.config import DatabaseURL, Dialect, Settings
     from rawrepo.database import Session
@@ -170,6 +170,7 @@ class Instrumentation:
         echo: bool,
         slow_ms: float | None,
         trace: ModuleType | None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.backend = dialect
         self.echo = echo
@@ -183,7 +184,8 @@ class Instrumentation:
         if trace is not None:
             from rawrepo import __version__
 
-            self.tracer = trace.get_tracer("rawrepo", __version__)
+            provider = tracer_provider or trace.get_tracer_provider()
+            self.tracer = provider.get_tracer("rawrepo", __version__)
             system = "mariadb" if url.scheme.startswith("mariadb") else _SYSTEMS[dialect]
             self._base = {"db.system.name": system, "db.system": system}
             self.identified = system != "mysql"
@@ -195,8 +197,11 @@ class Instrumentation:
                 self._base["server.port"] = url.port
 
     @classmethod
-    def build(cls, settings: Settings, echo: bool) -> Instrumentation | None:
-        """The instrumentation ``settings`` ask for, or None when there is nothing to do."""
+    def build(
+        cls, settings: Settings, echo: bool, tracer_provider: TracerProvider | None = None
+    ) -> Instrumentation | None:
+        """The instrumentation ``settings`` ask for, or None when there is nothing to do.
+        ``tracer_provider``: where spans go (default: OpenTelemetry's global provider)."""
         trace = None
         if settings.tracing is not False:
             trace = opentelemetry_trace()
@@ -215,6 +220,7 @@ class Instrumentation:
             echo=echo,
             slow_ms=settings.slow_ms,
             trace=trace,
+            tracer_provider=tracer_provider,
         )
 
     def session_trace(self) -> SessionTrace | None:

@@ -95,6 +95,8 @@ class FileStats:
     statements: int
     """How many server entries map to the file (e.g. one per multi-row INSERT size)."""
     names: tuple[str, ...] = ()
+    matched_by: tuple[MatchedBy, ...] = ()
+    """How its entries were found: by ``tag``, by normalized ``text``, or both."""
 
     @property
     def mean_ms(self) -> float:
@@ -104,6 +106,7 @@ class FileStats:
         return {
             "name": self.name,
             "names": list(self.names),
+            "matched_by": list(self.matched_by),
             "path": self.path,
             "calls": self.calls,
             "total_ms": round(self.total_ms, 3),
@@ -459,6 +462,7 @@ def _report(
             rows=sum(e.rows for e in entries),
             statements=len(entries),
             names=names,
+            matched_by=tuple(sorted({e.matched_by for e in entries if e.matched_by})),
         )
         for names, entries in per_group.items()
     ]
