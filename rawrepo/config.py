@@ -9,7 +9,7 @@ naming the variable (or argument) and what it accepts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -197,37 +197,26 @@ def _int(name: str, value: object, minimum: int) -> int:
 
 
 def _seconds(name: str, value: object) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
-        ) from None
-    if not number > 0 or number == float("inf"):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
-        )
-    return number
+    return _float(name, value, "a number of seconds > 0", lambda number: number > 0)
 
 
 def _milliseconds(name: str, value: object) -> float | None:
     """A threshold in milliseconds >= 0; an empty variable means none."""
     if isinstance(value, str) and not value.strip():
         return None
+    return _float(name, value, "a number of milliseconds >= 0", lambda number: number >= 0)
+
+
+def _float(name: str, value: object, accepted: str, fits: Callable[[float], bool]) -> float:
+    message = f"{name} must be {accepted}, got {value!r}"
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"{name} must be a number of milliseconds >= 0, got {value!r}", variable=name
-        ) from None
-    if not number >= 0 or number == float("inf"):
-        raise ConfigurationError(
-            f"{name} must be a number of milliseconds >= 0, got {value!r}", variable=name
-        )
+        raise ConfigurationError(message, variable=name) from None
+    if not fits(number) or number == float("inf"):
+        raise ConfigurationError(message, variable=name)
     return number
 
 

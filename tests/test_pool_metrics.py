@@ -8,31 +8,15 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from rawrepo import Database, PoolMetrics, PoolTimeoutError
-from tests.test_pool import KILLERS, prepare_server_kill
+from tests.test_pool import KILLERS, make_db, prepare_server_kill
 
-SQL_DIR = Path(__file__).parent / "sql_core"
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def make_db(empty_database_url: str) -> AsyncIterator[Callable[..., Database]]:
-    made: list[Database] = []
-
-    def make(**settings: float) -> Database:
-        db = Database(empty_database_url, sql_dir=SQL_DIR, **settings)  # type: ignore[arg-type]
-        made.append(db)
-        return db
-
-    yield make
-    for db in made:
-        await db.disconnect()
+__all__ = ["make_db"]  # the fixture, shared with the pool tests
 
 
 async def test_gauges_and_counters_follow_the_sessions(make_db: Callable[..., Database]) -> None:
@@ -76,21 +60,6 @@ async def test_waiting_callers_and_a_timeout_are_counted(make_db: Callable[..., 
     status = await db.health_check()
     assert status.healthy
     assert (status.timeouts, status.waiting, status.max_size) == (1, 0, 1)
-
-
-async def test_a_connection_past_pool_recycle_is_counted_as_replaced(
-    make_db: Callable[..., Database],
-) -> None:
-    db = make_db(pool_size=1, max_overflow=0, pool_recycle=0.2)
-    async with db.session() as session:
-        first = session.connection
-        await session.fetch_value("core.select_one")
-    await asyncio.sleep(0.3)
-    async with db.session() as session:
-        assert session.connection is not first
-        await session.fetch_value("core.select_one")
-    metrics = db.pool_metrics()
-    assert (metrics.replaced, metrics.size, metrics.acquisitions) == (1, 1, 2)
 
 
 async def test_a_dead_connection_is_counted_as_replaced(

@@ -18,7 +18,6 @@ from rawrepo import BUNDLED_SQL_DIR, ConfigurationError, Database, load_queries,
 from rawrepo.config import Dialect
 from rawrepo.drivers.base import is_ddl, target_table
 from rawrepo.queries import parse_query, query_tag, tag_of
-from rawrepo.testing import DatabaseFactory
 
 SQL_DIR = Path(__file__).parent / "sql_observe"
 DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite")
@@ -119,16 +118,8 @@ def test_tags_are_on_by_default_and_the_setting_turns_them_off(
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def obs_url(rawrepo_databases: DatabaseFactory) -> str:
-    url = await rawrepo_databases.create("tags")
-    async with Database(url, sql_dir=SQL_DIR) as db, db.session() as session:
-        await session.execute("obs.create_items")
-    return url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def db(obs_url: str) -> AsyncIterator[Database]:
-    async with Database(obs_url, sql_dir=SQL_DIR) as database:
+async def db(observe_url: str) -> AsyncIterator[Database]:
+    async with Database(observe_url, sql_dir=SQL_DIR) as database:
         yield database
 
 

@@ -14,7 +14,6 @@ import pytest
 import pytest_asyncio
 
 from rawrepo import ConfigurationError, Database, UniqueViolation
-from rawrepo.testing import DatabaseFactory
 
 SQL_DIR = Path(__file__).parent / "sql_observe"
 SECRET = "s3cr3t-value-never-logged"
@@ -22,13 +21,11 @@ HOLD_S = 0.6  # how long a lock is held; the statement waiting for it takes abou
 THRESHOLD_MS = 150.0
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def slow_url(rawrepo_databases: DatabaseFactory) -> str:
-    url = await rawrepo_databases.create("slow")
-    async with Database(url, sql_dir=SQL_DIR) as db, db.session() as session:
-        await session.execute("obs.create_items")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def slow_url(observe_url: str) -> str:
+    async with Database(observe_url, sql_dir=SQL_DIR) as db, db.session() as session:
         await session.execute("obs.insert_item", id=1, name="one")
-    return url
+    return observe_url
 
 
 @pytest_asyncio.fixture(loop_scope="session")

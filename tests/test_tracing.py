@@ -23,7 +23,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from rawrepo import ConfigurationError, Database, UniqueViolation
 from rawrepo.instrumentation import SESSION_SPAN, TRANSACTION_SPAN
-from rawrepo.testing import DatabaseFactory
 
 SQL_DIR = Path(__file__).parent / "sql_observe"
 SECRET = "s3cr3t-value-never-traced"
@@ -46,19 +45,11 @@ class Traced:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def traced_url(rawrepo_databases: DatabaseFactory) -> str:
-    url = await rawrepo_databases.create("trace")
-    async with Database(url, sql_dir=SQL_DIR) as db, db.session() as session:
-        await session.execute("obs.create_items")
-    return url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def traced(traced_url: str) -> AsyncIterator[Callable[..., Traced]]:
+async def traced(observe_url: str) -> AsyncIterator[Callable[..., Traced]]:
     made: list[Traced] = []
 
     def make(**settings: Any) -> Traced:
-        made.append(Traced(traced_url, **settings))
+        made.append(Traced(observe_url, **settings))
         return made[-1]
 
     yield make
