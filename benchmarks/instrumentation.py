@@ -1,6 +1,10 @@
 """What rawrepo's instrumentation costs: query tags, the slow-query log and
 OpenTelemetry spans, each against a baseline with all of them off, in the same
-process, rounds interleaved (round ``r`` runs the variants rotated by ``r``).
+process. Each round runs a short burst of operations of every variant, in an order
+rotated by the round, and a variant's ratio in that round is its time per
+operation over the baseline's; the table gives the median of those paired ratios
+over all rounds, which a shared machine's changing load moves far less than it
+moves the absolute numbers.
 
     python -m benchmarks.instrumentation --backends sqlite,postgresql,mysql,mysql+asyncmy
     python -m benchmarks.instrumentation --quick          # smoke test, a few seconds
@@ -16,8 +20,9 @@ Variants (every one a ``Database`` on the same migrated database, pool of 1):
   that drops the spans): the cost of recording, without the network.
 
 Workloads: ``point read`` (one session, one ``users.get_by_id``) and ``write
-transaction`` (one session: BEGIN, one INSERT, COMMIT). The table gives the time
-per operation of ``baseline`` and each variant's ratio to it (1.05x = 5 % slower).
+transaction`` (one session: BEGIN, one INSERT, COMMIT). The table gives the
+baseline's median time per operation and each variant's median ratio to it
+(1.05x = 5 % slower).
 """
 
 from __future__ import annotations
@@ -92,19 +97,16 @@ def _ops(db: Database, user_id: uuid.UUID) -> dict[str, Op]:
     return {"point read": point_read, "write transaction": write}
 
 
-async def _timed(op: Op, duration: float, start_at: int) -> tuple[float, int]:
-    """Seconds per operation over one run of at least ``duration`` seconds."""
-    gc.collect()
+async def _timed(op: Op, ops: int, start_at: int) -> float:
+    """Seconds per operation over ``ops`` operations."""
     perf = time.perf_counter
-    n, start = 0, perf()
-    deadline = start + duration
-    while n < 5 or perf() < deadline:
+    start = perf()
+    for n in range(ops):
         await op(start_at + n)
-        n += 1
-    return (perf() - start) / n, n
+    return (perf() - start) / ops
 
 
-async def run_backend(backend: str, runs: int, duration: float) -> list[dict[str, Any]]:
+async def run_backend(backend: str, rounds: int, ops: int) -> list[dict[str, Any]]:
     databases = Databases(backend)
     dbs: dict[str, Database] = {}
     try:
@@ -114,36 +116,41 @@ async def run_backend(backend: str, runs: int, duration: float) -> list[dict[str
         for variant in VARIANTS:
             dbs[variant] = _database(url, variant)
             await dbs[variant].connect()
-        ops = {variant: _ops(db, user.id) for variant, db in dbs.items()}
+        calls = {variant: _ops(db, user.id) for variant, db in dbs.items()}
         for variant in VARIANTS:  # warm up: connections, statement caches, attributes
-            for op in ops[variant].values():
-                await _timed(op, duration / 5, 10_000_000)
+            for op in calls[variant].values():
+                await _timed(op, max(ops, 5), 10_000_000)
         seconds: dict[tuple[str, str], list[float]] = {}
+        ratios: dict[tuple[str, str], list[float]] = {}
         counter = 0
-        for r in range(runs):
+        for r in range(rounds):
             order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
             for workload in WORKLOADS:
+                gc.collect()
+                this_round: dict[str, float] = {}
                 for variant in order:
-                    per_op, n = await _timed(ops[variant][workload], duration, counter)
-                    counter += n
+                    this_round[variant] = await _timed(calls[variant][workload], ops, counter)
+                    counter += ops
+                for variant, per_op in this_round.items():
                     seconds.setdefault((workload, variant), []).append(per_op)
+                    ratio = per_op / this_round["baseline"]
+                    ratios.setdefault((workload, variant), []).append(ratio)
     finally:
         for db in dbs.values():
             await db.disconnect()
         await databases.drop_all()
     results = []
     for workload in WORKLOADS:
-        base = statistics.median(seconds[(workload, "baseline")])
         for variant in VARIANTS:
-            median = statistics.median(seconds[(workload, variant)])
+            key = (workload, variant)
             results.append(
                 {
                     "backend": backend,
                     "workload": workload,
                     "variant": variant,
-                    "us_per_op": round(median * 1e6, 2),
-                    "ratio_to_baseline": round(median / base, 4),
-                    "runs_us_per_op": [round(s * 1e6, 2) for s in seconds[(workload, variant)]],
+                    "us_per_op": round(statistics.median(seconds[key]) * 1e6, 2),
+                    "ratio_to_baseline": round(statistics.median(ratios[key]), 4),
+                    "rounds_us_per_op": [round(x * 1e6, 2) for x in seconds[key]],
                 }
             )
     return results
@@ -167,16 +174,16 @@ def _table(results: Sequence[dict[str, Any]]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instrumentation")
     parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--runs", type=int, default=7, help="timed rounds (default 7)")
-    parser.add_argument("--duration", type=float, default=0.5, help="seconds per run")
-    parser.add_argument("--quick", action="store_true", help="1 round of 0.05 s: a smoke test")
+    parser.add_argument("--rounds", type=int, default=80, help="rounds (default 80)")
+    parser.add_argument("--ops", type=int, default=20, help="operations per burst (default 20)")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 5: a smoke test")
     parser.add_argument("--json", metavar="PATH", help="write every number here")
     args = parser.parse_args(argv)
-    runs, duration = (1, 0.05) if args.quick else (args.runs, args.duration)
+    rounds, ops = (3, 5) if args.quick else (args.rounds, args.ops)
     results: list[dict[str, Any]] = []
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         print(f"-- {backend}", file=sys.stderr, flush=True)
-        results += asyncio.run(run_backend(backend, runs, duration))
+        results += asyncio.run(run_backend(backend, rounds, ops))
     print("\n".join(_table(results)))
     if args.json:
         Path(args.json).write_text(
@@ -184,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {
                     "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "python": sys.version.split()[0],
-                    "runs": runs,
-                    "duration_s": duration,
+                    "rounds": rounds,
+                    "ops_per_burst": ops,
                     "results": results,
                 },
                 indent=2,

@@ -24,6 +24,10 @@ nothing.
   session opens (an HTTP request, say). Without the package nothing of
   OpenTelemetry is imported.
 
+A streamed query (``session.stream``) is one span, from its first batch to its
+last, with the rows it returned; it is neither echoed nor slow-logged, as its
+time includes the time its consumer takes.
+
 None of them ever records a parameter value: ``db.query.text`` is the statement
 with its placeholders, as the file has it.
 """
