@@ -76,6 +76,20 @@ class HealthStatus:
     timeouts: int = 0
     replaced: int = 0
 
+    @property
+    def pool(self) -> PoolMetrics:
+        """The pool's metrics of this reading as one :class:`~rawrepo.PoolMetrics`."""
+        return PoolMetrics(
+            size=self.size,
+            max_size=self.max_size,
+            in_use=self.in_use,
+            idle=self.idle,
+            waiting=self.waiting,
+            acquisitions=self.acquisitions,
+            timeouts=self.timeouts,
+            replaced=self.replaced,
+        )
+
 
 class Session:
     """One pooled connection inside one transaction; see :meth:`Database.create_session`.

@@ -338,9 +338,8 @@ def _yes(value: Any) -> bool:
 
 _PG_ENABLE = (
     "pg_stat_statements is not loaded by the server: add it to shared_preload_libraries"
-    " (ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; keep any libraries"
-    " already listed), restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements;"
-    " in this database"
+    " (ALTER SYSTEM SET shared_preload_libraries = '{libraries}';), restart PostgreSQL,"
+    " then run CREATE EXTENSION pg_stat_statements; in this database"
 )
 _PG_CREATE = (
     "pg_stat_statements is loaded but not created in this database: run"
@@ -388,7 +387,12 @@ async def collect_stats(
             if db.dialect == "postgresql":
                 source = "pg_stat_statements"
                 if not status.get("loaded"):
-                    raise ConfigurationError(_PG_ENABLE, hint="then rerun rawrepo sql stats")
+                    loaded = [x.strip() for x in str(status.get("preload") or "").split(",")]
+                    libraries = ", ".join([*(x for x in loaded if x), "pg_stat_statements"])
+                    raise ConfigurationError(
+                        _PG_ENABLE.format(libraries=libraries),
+                        hint="then rerun rawrepo sql stats",
+                    )
                 if not status.get("created"):
                     raise ConfigurationError(_PG_CREATE, hint="then rerun rawrepo sql stats")
                 if status.get("track") == "none":

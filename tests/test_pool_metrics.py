@@ -114,6 +114,7 @@ async def test_health_check_reports_the_pool_metrics_beside_its_old_fields(
     assert (status.size, status.in_use, status.idle, status.waiting) == (2, 1, 1, 0)
     assert (status.max_size, status.acquisitions, status.timeouts, status.replaced) == (5, 2, 0, 0)
     assert db.pool_metrics().acquisitions == 2  # the health check's ping took one
+    assert status.pool == PoolMetrics(2, 5, 1, 1, 0, 2, 0, 0)
 
 
 def test_an_unconnected_database_reports_an_empty_pool() -> None:
