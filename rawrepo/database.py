@@ -17,7 +17,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -79,16 +79,7 @@ class HealthStatus:
     @property
     def pool(self) -> PoolMetrics:
         """The pool's metrics of this reading as one :class:`~rawrepo.PoolMetrics`."""
-        return PoolMetrics(
-            size=self.size,
-            max_size=self.max_size,
-            in_use=self.in_use,
-            idle=self.idle,
-            waiting=self.waiting,
-            acquisitions=self.acquisitions,
-            timeouts=self.timeouts,
-            replaced=self.replaced,
-        )
+        return PoolMetrics(**{f.name: getattr(self, f.name) for f in fields(PoolMetrics)})
 
 
 class Session:
@@ -735,21 +726,13 @@ class Database:
             if self.url.password:
                 error = error.replace(self.url.password, "***")
         latency = (time.perf_counter() - start) * 1000
-        metrics = pool.metrics()
         return HealthStatus(
             healthy=error is None,
             dialect=self.dialect,
             server_version=version,
             latency_ms=round(latency, 3) if error is None else None,
-            size=metrics.size,
-            in_use=metrics.in_use,
             error=error,
-            idle=metrics.idle,
-            waiting=metrics.waiting,
-            max_size=metrics.max_size,
-            acquisitions=metrics.acquisitions,
-            timeouts=metrics.timeouts,
-            replaced=metrics.replaced,
+            **asdict(pool.metrics()),
         )
 
 
