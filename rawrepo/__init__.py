@@ -37,6 +37,7 @@ from rawrepo.errors import (
     TransientError,
     UniqueViolation,
 )
+from rawrepo.pool import PoolMetrics
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     "InvalidFilterError",
     "NotFoundError",
     "NotNullViolation",
+    "PoolMetrics",
     "PoolTimeoutError",
     "Query",
     "QueryError",

@@ -1,4 +1,5 @@
-"""Settings from the environment: ``DATABASE_URL``, pool sizing and ``SQL_ECHO``.
+"""Settings from the environment: ``DATABASE_URL``, pool sizing, ``SQL_ECHO``,
+``SQL_TAGS``, ``SQL_SLOW_MS`` and ``SQL_TRACING``.
 
 Explicit arguments win over the environment; the environment wins over the
 defaults. Every bad value raises :class:`~rawrepo.errors.ConfigurationError`
@@ -8,7 +9,7 @@ naming the variable (or argument) and what it accepts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -198,18 +199,26 @@ def _int(name: str, value: object, minimum: int) -> int:
 
 
 def _seconds(name: str, value: object) -> float:
+    return _float(name, value, "a number of seconds > 0", lambda number: number > 0)
+
+
+def _milliseconds(name: str, value: object) -> float | None:
+    """A threshold in milliseconds >= 0; an empty variable means none."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _float(name, value, "a number of milliseconds >= 0", lambda number: number >= 0)
+
+
+def _float(name: str, value: object, accepted: str, fits: Callable[[float], bool]) -> float:
+    message = f"{name} must be {accepted}, got {value!r}"
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
-        ) from None
-    if not number > 0 or number == float("inf"):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
-        )
+        raise ConfigurationError(message, variable=name) from None
+    if not fits(number) or number == float("inf"):
+        raise ConfigurationError(message, variable=name)
     return number
 
 
@@ -237,6 +246,12 @@ class Settings:
     pool_timeout: float = 30.0
     pool_recycle: float = 3600.0
     echo: bool = False
+    query_tags: bool = True
+    """Start each statement with ``/* rawrepo:<query name> */`` (``SQL_TAGS``)."""
+    slow_ms: float | None = None
+    """Log a WARNING for each statement slower than this (``SQL_SLOW_MS``); None: off."""
+    tracing: bool | None = None
+    """OpenTelemetry spans (``SQL_TRACING``); None: on when opentelemetry-api is installed."""
 
     @classmethod
     def resolve(
@@ -248,6 +263,9 @@ class Settings:
         pool_timeout: float | None = None,
         pool_recycle: float | None = None,
         echo: bool | None = None,
+        query_tags: bool | None = None,
+        slow_ms: float | None = None,
+        tracing: bool | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         """Merge explicit arguments, the environment and the defaults, validating each."""
@@ -271,6 +289,9 @@ class Settings:
             (pool_timeout, "DATABASE_POOL_TIMEOUT", "pool_timeout"),
             (pool_recycle, "DATABASE_POOL_RECYCLE", "pool_recycle"),
             (echo, "SQL_ECHO", "echo"),
+            (query_tags, "SQL_TAGS", "query_tags"),
+            (slow_ms, "SQL_SLOW_MS", "slow_ms"),
+            (tracing, "SQL_TRACING", "tracing"),
         ):
             found = pick(arg, var, key)
             if found is None:
@@ -280,8 +301,10 @@ class Settings:
                 settings[key] = _int(name, value, 1)
             elif key == "max_overflow":
                 settings[key] = _int(name, value, 0)
-            elif key == "echo":
+            elif key in ("echo", "query_tags", "tracing"):
                 settings[key] = _bool(name, value)
+            elif key == "slow_ms":
+                settings[key] = _milliseconds(name, value)
             else:
                 settings[key] = _seconds(name, value)
         return cls(url=parsed, **settings)  # type: ignore[arg-type]

@@ -17,10 +17,10 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rawrepo.config import Dialect, Settings, mask_url
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
@@ -32,8 +32,12 @@ from rawrepo.errors import (
     TransactionRolledBackError,
     TransientError,
 )
-from rawrepo.pool import Pool
+from rawrepo.instrumentation import Instrumentation, SessionTrace, sql_logger
+from rawrepo.pool import Pool, PoolMetrics
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "Database",
@@ -45,7 +49,6 @@ __all__ = [
 
 T = TypeVar("T")
 logger = logging.getLogger("rawrepo")
-sql_logger = logging.getLogger("rawrepo.sql")
 
 _REQUIRED: set[str] = set()
 
@@ -61,7 +64,10 @@ def require_queries(names: Iterable[str]) -> None:
 
 @dataclass(frozen=True)
 class HealthStatus:
-    """What :meth:`Database.health_check` found. ``error`` never holds a password."""
+    """What :meth:`Database.health_check` found. ``error`` never holds a password.
+
+    ``size`` .. ``replaced`` are the pool's metrics as :class:`~rawrepo.PoolMetrics`
+    defines them (read after the ping)."""
 
     healthy: bool
     dialect: Dialect
@@ -70,15 +76,17 @@ class HealthStatus:
     size: int
     in_use: int
     error: str | None = None
+    idle: int = 0
+    waiting: int = 0
+    max_size: int = 0
+    acquisitions: int = 0
+    timeouts: int = 0
+    replaced: int = 0
 
-
-_COUNTERS: dict[str, Callable[[Any], int]] = {
-    "fetch_all": len,
-    "fetch_one": lambda row: 0 if row is None else 1,
-    "fetch_value": lambda row: 0 if row is None else 1,
-    "execute": int,
-    "execute_many": int,
-}
+    @property
+    def pool(self) -> PoolMetrics:
+        """The pool's metrics of this reading as one :class:`~rawrepo.PoolMetrics`."""
+        return PoolMetrics(**{f.name: getattr(self, f.name) for f in fields(PoolMetrics)})
 
 
 class Session:
@@ -125,6 +133,7 @@ class Session:
         "_running",
         "_savepoints",
         "_streams",
+        "_trace",
     )
 
     def __init__(
@@ -151,6 +160,7 @@ class Session:
         # the error that cost the transaction, and whether a savepoint can undo it
         self._failure: DatabaseError | None = None
         self._recoverable = False
+        self._trace: SessionTrace | None = None  # set by a traced session context
 
     @property
     def dialect(self) -> Dialect:
@@ -190,6 +200,7 @@ class Session:
         """The pooled connection turned out dead before the session used it: take
         another one (nothing of the session's transaction is lost, none began)."""
         await _abandon(self._pool, self._conn)
+        self._pool.replaced += 1
         self._conn, self._reused = await self._pool.acquire()
 
     def _claim(self, what: str) -> None:
@@ -241,6 +252,8 @@ class Session:
                 continue
             self._begun = True
             self._reused = False
+            if self._trace is not None:
+                self._trace.begin()
             return
 
     async def _failed(self, exc: DatabaseError) -> None:
@@ -271,8 +284,12 @@ class Session:
                 await self._begin()
             elif op == "execute_many":
                 return await self._one_transaction(op, q, args)
-        echo = self._db.echo
-        start = time.perf_counter() if echo else 0.0
+        hook = self._db._hook  # None unless echo, the slow-query log or tracing is on
+        if hook is not None:
+            return await hook.run(self, op, q, args, self._send)
+        return await self._send(op, q, args)
+
+    async def _send(self, op: str, q: Query, args: Any) -> Any:
         while True:
             # _busy stays True only if the call is interrupted (cancelled) mid-statement.
             self._busy = True
@@ -294,13 +311,6 @@ class Session:
             break
         self._busy = False
         self._reused = False
-        if echo:
-            sql_logger.info(
-                "%s %.3f ms, %d row(s)",
-                q.name,
-                (time.perf_counter() - start) * 1000,
-                _COUNTERS[op](result),
-            )
         return result
 
     async def _one_transaction(self, op: str, q: Query, args: Any) -> Any:
@@ -308,14 +318,18 @@ class Session:
         await self._begin()
         try:
             result = await self._call(op, q, args)
-        except BaseException:
+        except BaseException as exc:
             if not self._busy:  # else the connection is mid-statement; the session aborts it
                 await self._conn.rollback()
                 self._begun = False
                 self._failure = None
+                if self._trace is not None:
+                    self._trace.end_transaction("rollback", exc)
             raise
         await self._conn.commit()
         self._begun = False
+        if self._trace is not None:
+            self._trace.end_transaction("commit")
         return result
 
     async def fetch_all(self, query: Query | str, /, **params: Any) -> list[Row]:
@@ -363,6 +377,9 @@ class Session:
         await self.begin()
         stream = self._conn.stream(q, args, batch_size)
         self._streams.append(stream)
+        hook = self._db._hook
+        span = hook.stream_span(self, q) if hook is not None else None
+        rows, error = 0, None
         try:
             while True:
                 self._claim(q.name)
@@ -382,11 +399,17 @@ class Session:
                 finally:
                     self._running = False
                 self._busy = False
+                rows += len(batch)
                 yield batch
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             if stream in self._streams:  # else another call has closed it, or is closing it
                 self._streams.remove(stream)
                 await stream.aclose()
+            if span is not None:
+                hook.end_stream(span, rows, error)  # type: ignore[union-attr]
 
     async def stream(
         self, query: Query | str, /, *, batch_size: int = 1000, **params: Any
@@ -525,6 +548,44 @@ async def _end_lost(session: Session, pool: Pool, conn: Connection) -> None:
     raise session._rolled_back("leaving the session")
 
 
+class _TracedSessionContext(_SessionContext):
+    """A session context that also records the session's and its transaction's spans."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Session:
+        hook = self._db._hook
+        if hook is None:  # pragma: no cover - only made for a Database that traces
+            return await super().__aenter__()
+        trace = hook.session_trace()
+        try:
+            session = await super().__aenter__()
+            session._trace = trace
+            if not hook.identified:
+                await hook.identify(session)
+        except BaseException as exc:
+            if trace is not None:
+                trace.end(exc)
+            raise
+        return session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        trace = self._session._trace if self._session is not None else None
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        except BaseException as error:
+            if trace is not None:
+                trace.end(error)
+            raise
+        if trace is not None:
+            trace.end(exc)
+
+
 async def _abandon(pool: Pool, conn: Connection, *, interrupted: bool = False) -> None:
     """Take a connection out of service (its transaction dies with it). After an
     interruption a driver may recover the connection instead (SQLite does)."""
@@ -546,9 +607,16 @@ class Database:
 
     ``url`` and the keyword settings default to ``DATABASE_URL``,
     ``DATABASE_POOL_SIZE``, ``DATABASE_MAX_OVERFLOW``, ``DATABASE_POOL_TIMEOUT``,
-    ``DATABASE_POOL_RECYCLE`` and ``SQL_ECHO``; a bad value raises
-    ConfigurationError here. ``sql_dir`` adds folders of your own queries to
-    the bundled ones (later folders win for the same query name).
+    ``DATABASE_POOL_RECYCLE``, ``SQL_ECHO``, ``SQL_TAGS``, ``SQL_SLOW_MS`` and
+    ``SQL_TRACING``; a bad value raises ConfigurationError here. ``sql_dir`` adds
+    folders of your own queries to the bundled ones (later folders win for the
+    same query name).
+
+    ``query_tags`` (default on) starts every statement with ``/* rawrepo:<query> */``;
+    ``slow_ms`` logs a WARNING on ``rawrepo.sql`` for each statement at least that
+    slow; ``tracing`` records OpenTelemetry spans (default: on when opentelemetry-api
+    is installed), to ``tracer_provider`` if given, else to OpenTelemetry's global
+    provider. See :mod:`rawrepo.instrumentation`.
 
     Use ``async with Database(...) as db:`` or ``await db.connect()`` /
     ``await db.disconnect()``; a session connects lazily if needed.
@@ -565,6 +633,10 @@ class Database:
         echo: bool | None = None,
         sql_dir: str | Path | Sequence[str | Path] | None = None,
         connect_timeout: float = 10.0,
+        query_tags: bool | None = None,
+        slow_ms: float | None = None,
+        tracing: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = Settings.resolve(
             url,
@@ -573,9 +645,15 @@ class Database:
             pool_timeout=pool_timeout,
             pool_recycle=pool_recycle,
             echo=echo,
+            query_tags=query_tags,
+            slow_ms=slow_ms,
+            tracing=tracing,
         )
         self.url = self.settings.url
         self.dialect: Dialect = self.url.dialect
+        self._hook: Instrumentation | None = None
+        self._tracer_provider = tracer_provider
+        self._session_context: type[_SessionContext] = _SessionContext
         self.echo = self.settings.echo
         if sql_dir is None:
             extra: list[Path] = []
@@ -592,11 +670,46 @@ class Database:
         self._pool: Pool | None = None
         self._queries: QuerySet | None = None
         self._lock: asyncio.Lock | None = None
-        if self.echo:
-            _enable_echo()
 
     def __repr__(self) -> str:
         return f"Database({str(self.url)!r}, dialect={self.dialect!r})"
+
+    @property
+    def echo(self) -> bool:
+        """Whether each statement is logged to ``rawrepo.sql`` (settable)."""
+        return self._echo
+
+    @echo.setter
+    def echo(self, value: bool) -> None:
+        self._echo = bool(value)
+        self._hook = Instrumentation.build(self.settings, self._echo, self._tracer_provider)
+        traced = self._hook is not None and self._hook.tracer is not None
+        self._session_context = _TracedSessionContext if traced else _SessionContext
+        if self._echo:
+            _enable_echo()
+
+    @property
+    def query_tags(self) -> bool:
+        """Whether statements start with ``/* rawrepo:<query name> */`` (``SQL_TAGS``)."""
+        return self.settings.query_tags
+
+    @property
+    def slow_ms(self) -> float | None:
+        """The slow-query log's threshold in milliseconds (``SQL_SLOW_MS``), or None."""
+        return self.settings.slow_ms
+
+    @property
+    def tracing(self) -> bool:
+        """Whether sessions and statements are recorded as OpenTelemetry spans."""
+        return self._session_context is _TracedSessionContext
+
+    def pool_metrics(self) -> PoolMetrics:
+        """The pool's gauges and counters now, for a metrics exporter to poll (no I/O).
+        Before the pool exists (or after ``disconnect()``) everything is zero."""
+        if self._pool is None:
+            size = 1 if self.url.is_memory else self.pool_size + self.max_overflow
+            return PoolMetrics(0, size, 0, 0, 0, 0, 0, 0)
+        return self._pool.metrics()
 
     @property
     def pool_size(self) -> int:
@@ -631,7 +744,7 @@ class Database:
         return self._queries
 
     def _load_queries(self) -> QuerySet:
-        queries = load_queries(self.sql_dirs, self.dialect)
+        queries = load_queries(self.sql_dirs, self.dialect, tags=self.settings.query_tags)
         queries.require(sorted(_REQUIRED))
         return queries
 
@@ -693,7 +806,7 @@ class Database:
 
         ``autocommit=True``: each write commits on its own instead (see
         :class:`Session`), saving BEGIN and COMMIT for one-statement units of work."""
-        return _SessionContext(self, autocommit)
+        return self._session_context(self, autocommit)
 
     session = create_session
 
@@ -750,9 +863,8 @@ class Database:
             dialect=self.dialect,
             server_version=version,
             latency_ms=round(latency, 3) if error is None else None,
-            size=pool.size,
-            in_use=pool.in_use,
             error=error,
+            **asdict(pool.metrics()),
         )
 
 

@@ -20,6 +20,15 @@ empty list matches nothing (``NOT IN``: everything), as on every backend.
 Values are bound the same way everywhere (:meth:`Query.bind`): enums as their
 value, dicts (and, outside ``IN``, lists) as JSON text; Decimal, date, time,
 datetime and UUID values as each driver stores them.
+
+Query tags: loaded with ``tags=True`` (what :class:`~rawrepo.Database` does unless
+``SQL_TAGS=0`` or ``Database(query_tags=False)``), each statement starts with a
+constant comment naming its query, ``/* rawrepo:tasks.get_by_user */ SELECT ...``.
+It is part of the text from load time on, so it costs nothing per call and every
+call of one query sends the same text (prepared-statement caches keep working).
+PostgreSQL keeps the comment in ``pg_stat_statements`` and ``pg_stat_activity``,
+MySQL/MariaDB in the process list, the slow log and the statement history;
+``rawrepo sql stats`` maps the server's statistics back to the files with it.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ __all__ = [
     "load_queries",
     "parse_query",
     "query_files",
+    "query_tag",
+    "tag_of",
 ]
 
 BUNDLED_SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -70,14 +81,35 @@ _PORTABLE = (
     *(uuid.UUID, dt.date, dt.time, dt.timedelta, Decimal),
 )
 
+_TAG_PREFIX = "/* rawrepo:"
+_TAG = re.compile(r"\s*/\* rawrepo:([A-Za-z0-9_.\-]+) \*/")
+_UNSAFE_IN_TAG = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def query_tag(name: str) -> str:
+    """The comment that names query ``name`` in the statements sent:
+    ``/* rawrepo:<name> */`` (characters other than letters, digits, ``_.-`` become ``_``,
+    so the comment can never end early or hold a ``%`` or a placeholder)."""
+    return f"{_TAG_PREFIX}{_UNSAFE_IN_TAG.sub('_', name)} */"
+
+
+def tag_of(sql: str) -> str | None:
+    """The query name of the rawrepo tag that starts ``sql`` (a statement as a server's
+    statistics or process list show it), or None. A tag further in does not count:
+    ``EXPLAIN /* rawrepo:x */ SELECT ...`` is not query ``x`` being run."""
+    found = _TAG.match(sql)
+    return found.group(1) if found else None
+
 
 @dataclass(frozen=True, eq=False)
 class Query:
     """One loaded query, ready for one dialect.
 
-    ``sql`` is the text the driver runs; ``source`` is the file as written.
-    ``params`` lists the parameter names in order of first appearance (for
-    asyncpg, ``$n`` is the n-th name in that list).
+    ``sql`` is the text the driver runs (starting with ``tag``, the comment that
+    names the query, when loaded with tags); ``body`` is the statement without
+    the tag; ``source`` is the file as written. ``params`` lists the parameter
+    names in order of first appearance (for asyncpg, ``$n`` is the n-th name in
+    that list). ``operation`` is the statement's SQL verb (``SELECT``, ``INSERT``...).
     """
 
     name: str
@@ -95,6 +127,14 @@ class Query:
     whose best plan depends on the values, like a trigram search)."""
     list_params: frozenset[str] = frozenset()
     """Parameters written ``IN (:name)``: each takes a list, tuple or set of values."""
+    tag: str = ""
+    """``/* rawrepo:<name> */`` when ``sql`` starts with it, else empty."""
+    operation: str = ""
+
+    @property
+    def body(self) -> str:
+        """The statement without its leading tag (what the file says, rewritten)."""
+        return self.sql[len(self.tag) + 1 :] if self.tag else self.sql
 
     def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """Check ``values`` against the query's parameters and order them for the driver.
@@ -200,8 +240,12 @@ def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
-def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Query:
-    """Rewrite one file's text for ``dialect``; raise QueryLoadError with ``file:line``."""
+def parse_query(
+    source: str, dialect: Dialect, *, name: str, path: Path, tag: bool = False
+) -> Query:
+    """Rewrite one file's text for ``dialect``; raise QueryLoadError with ``file:line``.
+    ``tag``: start the statement with the comment naming the query (see the module
+    docstring)."""
 
     def fail(index: int, message: str) -> QueryLoadError:
         line = _line_of(source, index)
@@ -354,11 +398,17 @@ def parse_query(source: str, dialect: Dialect, *, name: str, path: Path) -> Quer
     )
     if first == "select" and "for" in words and "update" in words:
         is_write = True  # SELECT ... FOR UPDATE takes write locks
+    operation = first
+    if first == "with":
+        operation = next((w for w in words if w in _WRITE_KEYWORDS), "select")
+    prefix = query_tag(name) if tag else ""
     return Query(
         name=name,
         dialect=dialect,
         path=path,
-        sql=sql,
+        sql=f"{prefix} {sql}" if prefix else sql,
+        tag=prefix,
+        operation=operation.upper(),
         source=source,
         description=_description(source),
         custom_plan="custom-plan" in _options(source, name=name, path=path),
@@ -514,8 +564,12 @@ class QuerySet(Mapping[str, Query]):
                 raise self._not_found(name)
 
 
-def load_queries(sql_dirs: Path | str | Sequence[Path | str], dialect: Dialect) -> QuerySet:
-    """Load every query of ``dialect`` from one folder, or several (later ones override)."""
+def load_queries(
+    sql_dirs: Path | str | Sequence[Path | str], dialect: Dialect, *, tags: bool = False
+) -> QuerySet:
+    """Load every query of ``dialect`` from one folder, or several (later ones override).
+    ``tags``: each statement starts with the comment naming its query (see the module
+    docstring); :class:`~rawrepo.Database` loads its queries with tags unless told not to."""
     if isinstance(sql_dirs, str | Path):
         sql_dirs = [sql_dirs]
     dirs = [Path(d) for d in sql_dirs]
@@ -538,5 +592,5 @@ def load_queries(sql_dirs: Path | str | Sequence[Path | str], dialect: Dialect) 
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise QueryLoadError(f"{path}:1: cannot read: {exc}", path=str(path), line=1) from exc
-        queries[name] = parse_query(source, dialect, name=name, path=path)
+        queries[name] = parse_query(source, dialect, name=name, path=path, tag=tags)
     return QuerySet(dialect, queries, dirs)

@@ -178,8 +178,8 @@ class QueryCheck:
     path: str
     problems: list[str] = field(default_factory=list)
     position: int | None = None
-    """The server's 1-based character position in the statement sent (the file
-    without its leading comment lines), where it gives one."""
+    """The server's 1-based character position in the statement (the file without
+    its leading comment lines; a query tag is not counted), where it gives one."""
     line: int | None = None
     """The file's line that ``position`` falls on."""
     note: str | None = None
@@ -300,7 +300,7 @@ async def check_queries(
     loaded_modules = load_contract_modules(modules)
     by_name = _contracts_by_name(contracts, loaded_modules)
     db = _database(url, sql_dirs)
-    queries = load_queries(db.sql_dirs, db.dialect)
+    queries = load_queries(db.sql_dirs, db.dialect, tags=db.settings.query_tags)
     chosen = [queries[name] for name in sorted(queries)]
     args = []
     for query in chosen:
@@ -353,8 +353,8 @@ def _check_one(
     elif isinstance(outcome, DatabaseError):
         # The SQL itself is wrong; the parameters can still be held to the contract.
         result.problems.append(_message(outcome, query))
-        result.position = outcome.position
-        result.line = _line_of(query, outcome.position)
+        result.position = _body_position(query, outcome.position)
+        result.line = _line_of(query, result.position)
     else:
         described = outcome
         result.note = outcome.note
@@ -373,8 +373,16 @@ def _message(error: DatabaseError, query: Query) -> str:
     return f"{text} (hint: {error.hint})" if error.hint else text
 
 
+def _body_position(query: Query, position: int | None) -> int | None:
+    """A 1-based position in the statement as sent, counted from after its query tag
+    (so it points into the statement as the file has it)."""
+    if not position or not query.tag:
+        return position
+    return max(position - len(query.tag) - 1, 1)
+
+
 def _line_of(query: Query, position: int | None) -> int | None:
-    """The file line of a 1-based character position in the statement as sent."""
+    """The file line of a 1-based character position in the statement (without its tag)."""
     if not position:
         return None
     skipped = 0  # the leading comment and blank lines the loader strips
@@ -382,7 +390,7 @@ def _line_of(query: Query, position: int | None) -> int | None:
         if line.strip() and not line.lstrip().startswith("--"):
             break
         skipped += 1
-    return skipped + query.sql.count("\n", 0, position - 1) + 1
+    return skipped + query.body.count("\n", 0, position - 1) + 1
 
 
 def _type_name(annotation: Any) -> str:
@@ -563,7 +571,7 @@ async def explain_query(
     loaded_modules = load_contract_modules(modules)
     by_name = registered_contracts(loaded_modules)
     db = _database(url, sql_dirs)
-    queries = load_queries(db.sql_dirs, db.dialect)
+    queries = load_queries(db.sql_dirs, db.dialect, tags=db.settings.query_tags)
     chosen = [queries[n] for n in sorted(queries)] if names is None else []
     for name in names or ():
         if name not in queries:

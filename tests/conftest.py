@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imported by pytest as a plugin below; importing it here fir
 pytest_plugins = ["rawrepo.testing", "tests.domain_fixtures"]
 
 CORE_SQL_DIR = Path(__file__).parent / "sql_core"
+OBSERVE_SQL_DIR = Path(__file__).parent / "sql_observe"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -24,4 +25,14 @@ async def items_url(rawrepo_databases: DatabaseFactory) -> str:
     async with Database(url, sql_dir=CORE_SQL_DIR) as db, db.session() as session:
         await session.execute("items.create_parents")
         await session.execute("items.create_items")
+    return url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def observe_url(rawrepo_databases: DatabaseFactory) -> str:
+    """A fresh database (per test module and backend) with the obs_items table of the
+    observability tests (tests/sql_observe)."""
+    url = await rawrepo_databases.create("obs")
+    async with Database(url, sql_dir=OBSERVE_SQL_DIR) as db, db.session() as session:
+        await session.execute("obs.create_items")
     return url

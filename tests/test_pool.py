@@ -257,6 +257,8 @@ async def test_connection_older_than_pool_recycle_is_replaced(
     assert second is not first
     assert first.is_closed()
     assert live_pool(db).size == 1
+    metrics = db.pool_metrics()
+    assert (metrics.replaced, metrics.size, metrics.acquisitions) == (1, 1, 2)
 
 
 async def test_sessions_that_raise_leave_no_connection_in_use(

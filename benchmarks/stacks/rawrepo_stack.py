@@ -21,7 +21,9 @@ class RawrepoStack(Stack):
 
     def __init__(self, url: str, dialect: Dialect, pool_size: int) -> None:
         super().__init__(url, dialect, pool_size)
-        self.db = Database(url, pool_size=pool_size, max_overflow=0)
+        # Query tags stay on (the default); OpenTelemetry's cost, with the package
+        # installed as it is here, is measured apart: python -m benchmarks.instrumentation.
+        self.db = Database(url, pool_size=pool_size, max_overflow=0, tracing=False)
         self.users = UserRepository()
         self.tasks = TaskRepository()
 

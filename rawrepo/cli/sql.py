@@ -1,4 +1,4 @@
-"""``rawrepo sql list | check | explain``: the DBA's view of every query."""
+"""``rawrepo sql list | check | explain | stats``: the DBA's view of every query."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rawrepo import sqlcheck
+from rawrepo import sqlcheck, sqlstats
 from rawrepo.cli import database_url
 from rawrepo.config import DIALECTS
 from rawrepo.queries import BUNDLED_SQL_DIR
@@ -26,6 +26,7 @@ examples:
   rawrepo sql check --url postgresql://app@db.example/app
   rawrepo sql explain tasks.get_by_user --param user_id=0b6f...  --param limit=20
   rawrepo sql explain --all --url mysql://root@127.0.0.1/app
+  rawrepo sql stats --url postgresql://app@db.example/app
 """
 
 _URL_HELP = "database URL in the application's form (default: $DATABASE_URL; one is required)"
@@ -47,7 +48,7 @@ def add_parser(subparsers: Any) -> None:
     """Register the ``sql`` command group on the top-level parser's subparsers."""
     sql = subparsers.add_parser(
         "sql",
-        help="list, check and explain the queries in sql/",
+        help="list, check, explain and profile the queries in sql/",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -102,6 +103,23 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
                    help=_IMPORT_HELP)  # fmt: skip
     p.set_defaults(handler=cmd_explain)
+
+    p = commands.add_parser(
+        "stats",
+        help="the server's statement statistics per query file (calls, time, rows)",
+        description="Read the server's statement statistics for the URL's database"
+        " (PostgreSQL: pg_stat_statements; MySQL/MariaDB: performance_schema statement"
+        " digests) and print, per query file: calls, total and mean time, rows; then the"
+        " SQL no file owns and the files never run. Entries are mapped to files by their"
+        " query tag (/* rawrepo:<name> */) or their normalized text. If the server does"
+        " not collect statistics, the error says how to turn them on.",
+    )
+    p.add_argument("--url", help=_URL_HELP)
+    p.add_argument("--sql-dir", action="append", default=[], metavar="PATH", help=_DIR_HELP)
+    p.add_argument("--limit", type=int, default=20, metavar="N",
+                   help="show at most N statements no file owns (default 20)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(handler=cmd_stats)
 
 
 def sql_dirs(args: argparse.Namespace) -> list[str | Path]:
@@ -168,4 +186,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"-- {query.name} ({query.path})")
         for line in lines:
             print(line)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``rawrepo sql stats``."""
+    report = asyncio.run(sqlstats.collect_stats(database_url(args), sql_dirs=sql_dirs(args)))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report.lines(limit=max(args.limit, 0))))
     return 0

@@ -72,7 +72,7 @@ _DDL = frozenset({"create", "alter", "drop", "truncate", "rename", "grant", "rev
 
 def is_ddl(query: Query) -> bool:
     """True for schema statements (which MySQL commits implicitly)."""
-    words = query.sql.split(None, 1)
+    words = query.body.split(None, 1)
     return bool(words) and words[0].lower() in _DDL
 
 

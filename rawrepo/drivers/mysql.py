@@ -279,7 +279,7 @@ def _aiomysql_escape(conn: Any) -> Callable[[Any], str]:
 
 
 _INSERT_VALUES = re.compile(
-    r"\s*((?:INSERT|REPLACE)\b.+\bVALUES?\s*)"
+    r"\s*((?:/\* rawrepo:[^*]* \*/ )?(?:INSERT|REPLACE)\b.+\bVALUES?\s*)"
     r"(\(\s*%\(\w+\)s\s*(?:,\s*%\(\w+\)s\s*)*\))"
     r"(\s*(?:ON\s+DUPLICATE\b.*)?);?\s*\Z",
     re.IGNORECASE | re.DOTALL,

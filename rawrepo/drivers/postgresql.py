@@ -366,7 +366,7 @@ async def _bind_json(conn: asyncpg.Connection) -> None:
 
 
 def _one_row_per_call(query: Query) -> bool:
-    text = query.sql.lower()
+    text = query.body.lower()
     return (
         text.startswith("insert")
         and " select " not in f" {text} "

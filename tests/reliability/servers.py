@@ -190,12 +190,14 @@ class ThrowawayServer:
 
 
 class PostgresServer(ThrowawayServer):
-    """A PostgreSQL cluster in a temporary folder."""
+    """A PostgreSQL cluster in a temporary folder; ``settings`` are extra server
+    settings (``{"shared_preload_libraries": "pg_stat_statements"}``)."""
 
     backend = "postgresql"
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.settings = dict(settings or {})
         self.port = free_port()
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -235,7 +237,7 @@ class PostgresServer(ThrowawayServer):
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
             " -c shared_buffers=16MB -c max_connections=150"
-        )
+        ) + "".join(f" -c {key}={value}" for key, value in self.settings.items())
         _run(
             self._as_postgres(
                 [self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.log),
@@ -263,12 +265,14 @@ class PostgresServer(ThrowawayServer):
 
 
 class MariaDBServer(ThrowawayServer):
-    """A MariaDB (or MySQL) instance in a temporary folder."""
+    """A MariaDB (or MySQL) instance in a temporary folder; ``options`` are extra
+    server options (``["--performance-schema=ON"]``)."""
 
     backend = "mysql"
 
-    def __init__(self) -> None:
+    def __init__(self, options: list[str] | None = None) -> None:
         super().__init__()
+        self.options = list(options or [])
         self.port = free_port()
         self.data = self.root / "data"
         self.socket = self.root / "mysqld.sock"
@@ -305,6 +309,7 @@ class MariaDBServer(ThrowawayServer):
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=32M",
             "--max-connections=300",
+            *self.options,
         ]
         if _as_root():
             args.append("--user=mysql")

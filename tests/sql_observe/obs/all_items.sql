@@ -1,0 +1,1 @@
+SELECT id, name FROM obs_items ORDER BY id
