@@ -1,0 +1,203 @@
+"""When a server backend has no URL and its container cannot start (Docker absent; or Docker
+answering but the image missing, the container exiting), the backend skips with one reason
+(under RAWREPO_TEST_REQUIRE: fails once), is tried once per session, and leaves no container
+behind. Each case is a pytest run of its own (pytester) whose conftest counts the containers
+testcontainers is asked to start. The cases with Docker are marked ``rawrepo_docker``
+(see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import pytest
+
+from rawrepo.testing import DEFAULT_IMAGES
+
+pytest_plugins = ["pytester"]
+
+_INI = """\
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = session
+asyncio_default_test_loop_scope = session
+addopts = -ra -p no:cacheprovider
+rawrepo_backends = sqlite postgresql mysql mysql+asyncmy
+"""
+
+_CONFTEST = """\
+import json
+from pathlib import Path
+
+from testcontainers.core.container import DockerContainer
+
+pytest_plugins = ["rawrepo.testing"]
+
+STARTS = []
+_start = DockerContainer.start
+
+
+def _counting_start(self):
+    STARTS.append(self.image)
+    return _start(self)
+
+
+DockerContainer.start = _counting_start
+
+
+def pytest_sessionfinish(session):
+    Path(__file__).with_name("starts.json").write_text(json.dumps(STARTS))
+"""
+
+_TESTS = """\
+async def test_the_bundled_schema_is_there(rawrepo_db):
+    async with rawrepo_db.create_session() as session:
+        assert await session.fetch_value("users.count", username=None) == 0
+
+
+async def test_a_second_database_test(rawrepo_db):
+    async with rawrepo_db.create_session() as session:
+        assert await session.fetch_value("tasks.count", status=None, user_id=None) == 0
+
+
+def test_a_third(empty_database_url):
+    assert empty_database_url
+"""
+
+
+def _run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> tuple[pytest.RunResult, list[str], str]:
+    """Run the three tests on every target with ``env``; the result, the images
+    testcontainers was asked to start, and the run id the containers were labelled with."""
+    for name in (
+        "RAWREPO_TEST_POSTGRESQL_URL",
+        "RAWREPO_TEST_MYSQL_URL",
+        "RAWREPO_TEST_POSTGRESQL_IMAGE",
+        "RAWREPO_TEST_MYSQL_IMAGE",
+        "RAWREPO_TEST_REQUIRE",
+        "RAWREPO_TEST_BACKENDS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    run_id = f"rawrepo-failure-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("RAWREPO_TEST_RUN_ID", run_id)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makeini(_INI)
+    pytester.makeconftest(_CONFTEST)
+    pytester.makepyfile(test_db=_TESTS)
+    result = pytester.runpytest_subprocess()
+    starts: list[str] = json.loads((pytester.path / "starts.json").read_text())
+    return result, starts, run_id
+
+
+def _skip_lines(result: pytest.RunResult) -> list[str]:
+    return [line for line in result.outlines if line.startswith("SKIPPED [")]
+
+
+def _left(docker_client: Any, run_id: str) -> list[Any]:
+    return list(
+        docker_client.containers.list(all=True, filters={"label": f"rawrepo.testing.run={run_id}"})
+    )
+
+
+@pytest.mark.rawrepo_docker
+def test_a_missing_image_skips_each_backend_once_with_one_reason(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    pg_image, my_image = f"rawrepo-test/no-such-pg:{tag}", f"rawrepo-test/no-such-my:{tag}"
+    result, starts, run_id = _run(
+        pytester,
+        monkeypatch,
+        RAWREPO_TEST_POSTGRESQL_IMAGE=pg_image,
+        RAWREPO_TEST_MYSQL_IMAGE=my_image,
+    )
+    result.assert_outcomes(passed=3, skipped=9)  # and no errors
+    pg_line, my_line = sorted(_skip_lines(result), key=lambda line: "mysql tests" in line)
+    assert pg_line.startswith("SKIPPED [3] ")
+    assert my_line.startswith("SKIPPED [6] ")  # mysql and mysql+asyncmy share one attempt
+    for line, image, name in ((pg_line, pg_image, "POSTGRESQL"), (my_line, my_image, "MYSQL")):
+        assert f"'{image}'" in line
+        assert "pulling it failed" in line
+        assert f"RAWREPO_TEST_{name}_IMAGE to an image this Docker has" in line
+        assert f"set RAWREPO_TEST_{name}_URL" in line
+    assert sorted(starts) == sorted([pg_image, my_image])  # tried once each, no retry per test
+    assert _left(docker_client, run_id) == []
+
+
+@pytest.mark.rawrepo_docker
+def test_under_require_a_missing_image_fails_once_per_backend(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    pg_image, my_image = f"rawrepo-test/no-such-pg:{tag}", f"rawrepo-test/no-such-my:{tag}"
+    result, starts, run_id = _run(
+        pytester,
+        monkeypatch,
+        RAWREPO_TEST_POSTGRESQL_IMAGE=pg_image,
+        RAWREPO_TEST_MYSQL_IMAGE=my_image,
+        RAWREPO_TEST_REQUIRE="postgresql,mysql",
+    )
+    result.assert_outcomes(passed=3, errors=2, skipped=7)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    assert output.count("RAWREPO_TEST_REQUIRE names postgresql, but") == 1
+    assert output.count("RAWREPO_TEST_REQUIRE names mysql, but") == 1
+    for line in _skip_lines(result):  # the rest point at the one failure
+        assert "the run failed once on it, in test_db.py::" in line
+    assert sorted(starts) == sorted([pg_image, my_image])
+    assert _left(docker_client, run_id) == []
+
+
+@pytest.mark.rawrepo_docker
+def test_a_container_that_exits_is_one_reason_with_its_last_log_lines(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
+) -> None:
+    # A MySQL server image started as the PostgreSQL server gets POSTGRES_* settings only,
+    # so its entrypoint exits at once, as the official mariadb image's does.
+    image = os.environ.get("RAWREPO_TEST_MYSQL_IMAGE") or DEFAULT_IMAGES["mysql"]
+    try:
+        docker_client.images.get(image)
+    except Exception as exc:
+        pytest.fail(f"this test needs the MySQL server image {image} on this Docker: {exc}")
+    result, starts, run_id = _run(
+        pytester,
+        monkeypatch,
+        RAWREPO_TEST_POSTGRESQL_IMAGE=image,
+        RAWREPO_TEST_BACKENDS="sqlite,postgresql",
+    )
+    result.assert_outcomes(passed=3, skipped=3)
+    [line] = _skip_lines(result)
+    assert "the container exited with code 1" in line
+    assert "MARIADB_ROOT_PASSWORD" in line  # the image's own words, from its log
+    assert "keeps the official image's contract" in line
+    assert starts == [image]
+    assert _left(docker_client, run_id) == []
+
+
+@pytest.mark.parametrize("require", ["", "postgresql,mysql"])
+def test_without_docker_each_backend_skips_once_saying_how_to_enable_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, require: str
+) -> None:
+    result, starts, _ = _run(
+        pytester,
+        monkeypatch,
+        DOCKER_HOST="unix:///nonexistent/docker.sock",
+        RAWREPO_TEST_REQUIRE=require,
+    )
+    if require:
+        result.assert_outcomes(passed=3, errors=2, skipped=7)
+        assert result.stdout.str().count("RAWREPO_TEST_REQUIRE names mysql, but") == 1
+    else:
+        result.assert_outcomes(passed=3, skipped=9)
+        pg_line, my_line = sorted(_skip_lines(result), key=lambda line: "mysql tests" in line)
+        assert pg_line.startswith("SKIPPED [3] ")
+        assert "set RAWREPO_TEST_POSTGRESQL_URL" in pg_line
+        assert "run Docker so testcontainers can start postgres:15" in pg_line
+        assert my_line.startswith("SKIPPED [6] ")
+        assert "set RAWREPO_TEST_MYSQL_URL" in my_line
+    assert starts == []
