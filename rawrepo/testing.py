@@ -210,8 +210,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 _CONTAINERS_KEY = pytest.StashKey["_Containers"]()
 _PREVIOUS_KEY = pytest.StashKey["_Containers | None"]()
-_active: _Containers | None = None  # the containers of the running session, for callers
-# of backend_server_url() that pass none
+# The running session's containers, for callers of backend_server_url() that pass none.
+_active: _Containers | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -263,6 +263,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     containers = config.stash.get(_CONTAINERS_KEY, None)
     lines = containers.summary() if containers is not None else []
     if lines:
+        terminalreporter.ensure_newline()
         terminalreporter.section("rawrepo test containers", sep="-")
         for line in lines:
             terminalreporter.write_line(line)
@@ -338,6 +339,14 @@ class _Containers:
         from testcontainers.core.container import DockerContainer, Reaper
 
         begun = time.monotonic()
+        raw = os.environ.get(_TIMEOUT_ENV) or "120"
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise _StartError(
+                f"{_TIMEOUT_ENV} must be a number of seconds, got {raw!r}",
+                f"correct {_TIMEOUT_ENV}",
+            ) from None
         if not testcontainers_config.ryuk_disabled:  # what container.start() does first
             try:
                 Reaper.get_instance()
@@ -379,7 +388,7 @@ class _Containers:
             user = "postgres" if backend == "postgresql" else "root"
             database = "postgres" if backend == "postgresql" else "mysql"
             url = f"{backend}://{user}:{self._password}@{host}:{mapped}/{database}"
-            version = self._wait_ready(wrapped, url)
+            version = self._wait_ready(wrapped, url, timeout)
         except BaseException:
             with contextlib.suppress(Exception):
                 container.stop()
@@ -390,17 +399,9 @@ class _Containers:
         )
         return _Started(container=container, url=url)
 
-    def _wait_ready(self, wrapped: Any, url: str) -> str:
+    def _wait_ready(self, wrapped: Any, url: str, timeout: float) -> str:
         """Poll until rawrepo's driver connects and pings (the same check for every image);
         the server's version. Fails early if the container exits."""
-        raw = os.environ.get(_TIMEOUT_ENV) or "120"
-        try:
-            timeout = float(raw)
-        except ValueError:
-            raise _StartError(
-                f"{_TIMEOUT_ENV} must be a number of seconds, got {raw!r}",
-                f"correct {_TIMEOUT_ENV}",
-            ) from None
         deadline = time.monotonic() + timeout
         last = "no attempt"
         while True:
