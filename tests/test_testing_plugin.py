@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rawrepo.testing import target_dialect
+from tests.pytester_projects import INI
 
 pytest_plugins = ["pytester"]
 
@@ -28,14 +29,6 @@ _QUERIES = {
     "notes/count.sql": "-- How many notes there are.\nSELECT COUNT(*) FROM notes\n",
     "notes/bodies.sql": "-- Every note's body, by id.\nSELECT body FROM notes ORDER BY id\n",
 }
-
-_INI = """\
-[pytest]
-asyncio_mode = auto
-asyncio_default_fixture_loop_scope = session
-asyncio_default_test_loop_scope = session
-addopts = -ra -p no:cacheprovider
-"""
 
 _CONFTEST_WITH_FIXTURES = """\
 from pathlib import Path
@@ -95,7 +88,7 @@ async def test_nothing_a_test_wrote_is_committed(rawrepo_db):
 """
 
 
-def _write_project(root: Path, conftest: str, ini: str = _INI) -> None:
+def _write_project(root: Path, conftest: str, ini: str = INI) -> None:
     for dialect in ("postgresql", "mysql", "sqlite"):
         folder = root / "db" / "migrations" / dialect
         folder.mkdir(parents=True)
@@ -136,7 +129,7 @@ def test_the_ini_options_name_the_project_migrations_and_queries(
 ) -> None:
     # Configuration, the same on every backend: SQLite is enough. (With neither the options
     # nor the fixtures, the bundled schema is used: test_container_failures.py's project.)
-    ini = _INI + "rawrepo_migrations = db/migrations\nrawrepo_sql_dir = db/sql\n"
+    ini = INI + "rawrepo_migrations = db/migrations\nrawrepo_sql_dir = db/sql\n"
     _write_project(pytester.path, 'pytest_plugins = ["rawrepo.testing"]\n', ini)
     monkeypatch.setenv("RAWREPO_TEST_BACKENDS", "sqlite")
     result = pytester.runpytest_subprocess("-v")

@@ -6,8 +6,9 @@
 # (see the two entrypoint scripts).
 #
 # Prints "POSTGRESQL_IMAGE MYSQL_IMAGE" on stdout (progress goes to stderr). The tags carry a
-# hash of this script and the entrypoints: images already built from the same files are reused
-# (about 1 s), anything else is rebuilt (about 75 s) and older rawrepo-test images are removed.
+# hash of this script and the scripts it installs: images built from the same files are
+# reused (about 1 s); otherwise they are built (about 75 s on an idle 2-core machine) and
+# older rawrepo-test images are removed.
 # Needs root, a Docker daemon that answers, debootstrap and the network path to a Debian mirror
 # (the machine's own, from /etc/apt/sources.list.d/debian.sources, else deb.debian.org).
 #
@@ -16,7 +17,7 @@
 set -Eeuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 key=$(cat "$here/build.sh" "$here/postgres-entrypoint.sh" "$here/mariadb-entrypoint.sh" \
-  | sha256sum | cut -c1-12)
+  "$here/initdb-scripts.sh" | sha256sum | cut -c1-12)
 pg_image="rawrepo-test/postgres:15-$key"
 my_image="rawrepo-test/mariadb:10.11-$key"
 base_image="rawrepo-test/base:bookworm-$key"  # the root filesystem both are built on
@@ -40,6 +41,7 @@ fi
 started=$SECONDS
 work=$(mktemp -d /tmp/rawrepo-test-images.XXXXXX)
 root=$work/rootfs
+# shellcheck disable=SC2317  # runs from the EXIT trap
 cleanup() {
   if mountpoint -q "$root/proc" 2>/dev/null; then umount "$root/proc"; fi
   rm -rf --one-file-system "$work"
@@ -57,7 +59,7 @@ fi
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"  # no service starts in the chroot
 chmod +x "$root/usr/sbin/policy-rc.d"
 mount --bind /proc "$root/proc"
-log "installing postgresql-15 and mariadb-server in the root filesystem"
+log "installing postgresql-15 and mariadb-server in the root filesystem ($((SECONDS - started)) s)"
 chroot "$root" sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
   --no-install-recommends postgresql-15 mariadb-server && apt-get clean' >"$work/apt.log" 2>&1 \
   || { tail -20 "$work/apt.log" >&2; exit 1; }
@@ -70,9 +72,10 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/usr/share/doc
 printf '[mariadbd]\nbind-address = 0.0.0.0\nskip-name-resolve\n' \
   >"$root/etc/mysql/mariadb.conf.d/99-container.cnf"
 install -m 755 "$here/postgres-entrypoint.sh" "$here/mariadb-entrypoint.sh" "$root/usr/local/bin/"
+install -m 644 "$here/initdb-scripts.sh" "$root/usr/local/lib/rawrepo-initdb-scripts.sh"
 mkdir -p "$root/docker-entrypoint-initdb.d"
 
-log "importing the root filesystem as $base_image"
+log "importing the root filesystem as $base_image ($((SECONDS - started)) s)"
 tar -C "$root" -c . | docker import - "$base_image" >/dev/null
 build() {  # build IMAGE: a Dockerfile on stdin, FROM the base image (local: no registry needed)
   DOCKER_BUILDKIT=0 docker build -q -t "$1" - >/dev/null 2>"$work/build.log" \

@@ -32,6 +32,7 @@ fi
 work=$(mktemp -d /tmp/rawrepo-ci-containers.XXXXXX)
 run_id="rawrepo-ci-$$-$RANDOM"
 dockerd_pid=""
+# shellcheck disable=SC2317  # runs from the EXIT trap
 cleanup() {
   local status=$?
   local left

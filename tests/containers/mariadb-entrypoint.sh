@@ -112,16 +112,9 @@ SQL
 
   client=(mariadb --socket="$socket" -uroot "--password=$MARIADB_ROOT_PASSWORD")
   [ -z "$MARIADB_DATABASE" ] || client+=("$MARIADB_DATABASE")
-  shopt -s nullglob
-  for f in /docker-entrypoint-initdb.d/*; do
-    case "$f" in
-      *.sh) if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
-      *.sql) "${client[@]}" <"$f" ;;
-      *.sql.gz) gunzip -c "$f" | "${client[@]}" ;;
-      *) echo "ignoring $f" ;;
-    esac
-  done
-  shopt -u nullglob
+  # shellcheck source=tests/containers/initdb-scripts.sh
+  . /usr/local/lib/rawrepo-initdb-scripts.sh
+  run_initdb_scripts "${client[@]}"
   mariadb-admin --socket="$socket" -uroot "--password=$MARIADB_ROOT_PASSWORD" shutdown
   wait "$temp_pid" || true
   echo "MariaDB init process done. Ready for start up."

@@ -69,16 +69,9 @@ EOF
   if [ "$POSTGRES_DB" != postgres ]; then
     "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";' >/dev/null
   fi
-  shopt -s nullglob
-  for f in /docker-entrypoint-initdb.d/*; do
-    case "$f" in
-      *.sh) if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
-      *.sql) "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
-      *.sql.gz) gunzip -c "$f" | "${psql[@]}" --dbname "$POSTGRES_DB" ;;
-      *) echo "ignoring $f" ;;
-    esac
-  done
-  shopt -u nullglob
+  # shellcheck source=tests/containers/initdb-scripts.sh
+  . /usr/local/lib/rawrepo-initdb-scripts.sh
+  run_initdb_scripts "${psql[@]}" --dbname "$POSTGRES_DB"
   as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "PostgreSQL init process complete; ready for start up."
 fi

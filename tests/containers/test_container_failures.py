@@ -15,17 +15,11 @@ from typing import Any
 import pytest
 
 from rawrepo.testing import DEFAULT_IMAGES
+from tests.pytester_projects import INI
 
 pytest_plugins = ["pytester"]
 
-_INI = """\
-[pytest]
-asyncio_mode = auto
-asyncio_default_fixture_loop_scope = session
-asyncio_default_test_loop_scope = session
-addopts = -ra -p no:cacheprovider
-rawrepo_backends = sqlite postgresql mysql mysql+asyncmy
-"""
+_INI = INI + "rawrepo_backends = sqlite postgresql mysql mysql+asyncmy\n"
 
 _CONFTEST = """\
 import json
@@ -104,28 +98,30 @@ def _left(docker_client: Any, run_id: str) -> list[Any]:
     )
 
 
+def _missing_images() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "RAWREPO_TEST_POSTGRESQL_IMAGE": f"rawrepo-test/no-such-pg:{tag}",
+        "RAWREPO_TEST_MYSQL_IMAGE": f"rawrepo-test/no-such-my:{tag}",
+    }
+
+
 @pytest.mark.rawrepo_docker
 def test_a_missing_image_skips_each_backend_once_with_one_reason(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    pg_image, my_image = f"rawrepo-test/no-such-pg:{tag}", f"rawrepo-test/no-such-my:{tag}"
-    result, starts, run_id = _run(
-        pytester,
-        monkeypatch,
-        RAWREPO_TEST_POSTGRESQL_IMAGE=pg_image,
-        RAWREPO_TEST_MYSQL_IMAGE=my_image,
-    )
+    images = _missing_images()
+    result, starts, run_id = _run(pytester, monkeypatch, **images)
     result.assert_outcomes(passed=3, skipped=9)  # and no errors
     pg_line, my_line = sorted(_skip_lines(result), key=lambda line: "mysql tests" in line)
     assert pg_line.startswith("SKIPPED [3] ")
     assert my_line.startswith("SKIPPED [6] ")  # mysql and mysql+asyncmy share one attempt
-    for line, image, name in ((pg_line, pg_image, "POSTGRESQL"), (my_line, my_image, "MYSQL")):
-        assert f"'{image}'" in line
+    for line, name in ((pg_line, "POSTGRESQL"), (my_line, "MYSQL")):
+        assert f"'{images[f'RAWREPO_TEST_{name}_IMAGE']}'" in line
         assert "pulling it failed" in line
         assert f"RAWREPO_TEST_{name}_IMAGE to an image this Docker has" in line
         assert f"set RAWREPO_TEST_{name}_URL" in line
-    assert sorted(starts) == sorted([pg_image, my_image])  # tried once each, no retry per test
+    assert sorted(starts) == sorted(images.values())  # tried once each, no retry per test
     assert _left(docker_client, run_id) == []
 
 
@@ -133,14 +129,9 @@ def test_a_missing_image_skips_each_backend_once_with_one_reason(
 def test_under_require_a_missing_image_fails_once_per_backend(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    pg_image, my_image = f"rawrepo-test/no-such-pg:{tag}", f"rawrepo-test/no-such-my:{tag}"
+    images = _missing_images()
     result, starts, run_id = _run(
-        pytester,
-        monkeypatch,
-        RAWREPO_TEST_POSTGRESQL_IMAGE=pg_image,
-        RAWREPO_TEST_MYSQL_IMAGE=my_image,
-        RAWREPO_TEST_REQUIRE="postgresql,mysql",
+        pytester, monkeypatch, RAWREPO_TEST_REQUIRE="postgresql,mysql", **images
     )
     result.assert_outcomes(passed=3, errors=2, skipped=7)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -149,7 +140,7 @@ def test_under_require_a_missing_image_fails_once_per_backend(
     assert output.count("RAWREPO_TEST_REQUIRE names mysql, but") == 1
     for line in _skip_lines(result):  # the rest point at the one failure
         assert "the run failed once on it, in test_db.py::" in line
-    assert sorted(starts) == sorted([pg_image, my_image])
+    assert sorted(starts) == sorted(images.values())
     assert _left(docker_client, run_id) == []
 
 
