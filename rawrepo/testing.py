@@ -13,9 +13,11 @@ Where each backend's server comes from, in this order:
    ``RAWREPO_TEST_CONTAINER_TIMEOUT`` seconds, default 120). Any image that keeps the
    official postgres / mariadb (or mysql) image's contract works: the plugin sets
    ``POSTGRES_PASSWORD`` (``POSTGRES_USER`` and ``POSTGRES_DB`` ``postgres``), or
-   ``MARIADB_ROOT_PASSWORD`` and ``MYSQL_ROOT_PASSWORD``, to a random password. Ports are
-   published on 127.0.0.1 when the Docker host is local (``TC_HOST`` unset or a loopback
-   address), else on every interface of the host ``TC_HOST`` names. The containers are
+   ``MARIADB_ROOT_PASSWORD`` and ``MYSQL_ROOT_PASSWORD``, to a random password. The tests
+   connect to the Docker host as testcontainers finds it (``TC_HOST`` overrides it; set
+   ``TC_HOST=127.0.0.1`` where the daemon runs in the same container as the tests): on a
+   loopback address the ports are published on 127.0.0.1 only, else on every interface of
+   that host. The containers are
    removed at the end of the session (set ``TESTCONTAINERS_RYUK_DISABLED=true`` where
    testcontainers' ryuk image cannot be pulled); they carry the labels
    ``rawrepo.testing.backend`` and ``rawrepo.testing.run`` (``RAWREPO_TEST_RUN_ID``, else
@@ -23,7 +25,8 @@ Where each backend's server comes from, in this order:
    The terminal summary names each container started (id, image, address, server version);
 3. otherwise that backend's tests skip with one reason that says what failed and how to fix
    it (no Docker; or Docker answering but the container not starting: image missing and
-   not pullable, port in use, server not ready in time). The failure is remembered for the
+   not pullable, ryuk not startable, the container exiting, a port in use, the server not
+   ready in time). The failure is remembered for the
    session: a backend is tried once, not once per test. Where
    ``RAWREPO_TEST_REQUIRE=postgresql,mysql`` names the backend, the first test that needs it
    fails with that reason instead and the backend's other tests skip, pointing at it.
@@ -283,6 +286,20 @@ def _docker_answers() -> bool:
         return False
 
 
+def _image_here(image: str) -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        try:
+            client.images.get(image)
+        finally:
+            client.close()
+        return True
+    except Exception:
+        return False
+
+
 class _Unavailable(Exception):
     """A backend's server cannot be had; the message says why and what to do."""
 
@@ -351,11 +368,19 @@ class _Containers:
             try:
                 Reaper.get_instance()
             except Exception as exc:
+                fix = (
+                    "set TESTCONTAINERS_RYUK_DISABLED=true (the plugin removes its containers"
+                    " itself)"
+                )
+                if not _image_here(image):  # say now what the next attempt would meet
+                    fix += (
+                        f"; {image} is not on this machine either: docker pull {image}, or set"
+                        f" {_IMAGE_ENV[backend]} to an image this Docker has"
+                    )
                 raise _StartError(
                     f"testcontainers could not start its cleanup container"
                     f" {testcontainers_config.ryuk_image} ({_explain(exc, backend, image)[0]})",
-                    "set TESTCONTAINERS_RYUK_DISABLED=true (the plugin removes its containers"
-                    " itself)",
+                    fix,
                 ) from exc
         port = _PORT[backend]
         if backend == "postgresql":
