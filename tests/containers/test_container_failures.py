@@ -192,3 +192,29 @@ def test_without_docker_each_backend_skips_once_saying_how_to_enable_it(
         assert my_line.startswith("SKIPPED [6] ")
         assert "set RAWREPO_TEST_MYSQL_URL" in my_line
     assert starts == []
+
+
+@pytest.mark.rawrepo_docker
+def test_a_server_not_ready_in_time_is_one_reason_naming_the_timeout(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
+) -> None:
+    # With no time at all, the first connection attempt meets the entrypoint still
+    # initialising the cluster (seconds of work), so the wait gives up at once.
+    image = os.environ.get("RAWREPO_TEST_POSTGRESQL_IMAGE") or DEFAULT_IMAGES["postgresql"]
+    try:
+        docker_client.images.get(image)
+    except Exception as exc:
+        pytest.fail(f"this test needs the PostgreSQL server image {image} on this Docker: {exc}")
+    result, starts, run_id = _run(
+        pytester,
+        monkeypatch,
+        RAWREPO_TEST_POSTGRESQL_IMAGE=image,
+        RAWREPO_TEST_BACKENDS="sqlite,postgresql",
+        RAWREPO_TEST_CONTAINER_TIMEOUT="0",
+    )
+    result.assert_outcomes(passed=3, skipped=3)
+    [line] = _skip_lines(result)
+    assert "did not accept a connection within 0 s (RAWREPO_TEST_CONTAINER_TIMEOUT)" in line
+    assert "raise RAWREPO_TEST_CONTAINER_TIMEOUT" in line
+    assert starts == [image]
+    assert _left(docker_client, run_id) == []
