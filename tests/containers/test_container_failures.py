@@ -1,20 +1,19 @@
 """When a server backend has no URL and its container cannot start (Docker absent; or Docker
-answering but the image missing, the container exiting), the backend skips with one reason
-(under RAWREPO_TEST_REQUIRE: fails once), is tried once per session, and leaves no container
-behind. Each case is a pytest run of its own (pytester) whose conftest counts the containers
-testcontainers is asked to start. The cases with Docker are marked ``rawrepo_docker``
-(see conftest.py)."""
+answering but the image missing, the container exiting, the server not ready in time), the
+backend skips with one reason (under RAWREPO_TEST_REQUIRE: fails once), is tried once per
+session, and leaves no container behind. Each case is a pytest run of its own (pytester)
+whose conftest counts the containers testcontainers is asked to start. The cases with Docker
+are marked ``rawrepo_docker`` (see conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from typing import Any
 
 import pytest
 
-from rawrepo.testing import DEFAULT_IMAGES
+from rawrepo.testing import container_image
 from tests.pytester_projects import INI
 
 pytest_plugins = ["pytester"]
@@ -98,6 +97,16 @@ def _left(docker_client: Any, run_id: str) -> list[Any]:
     )
 
 
+def _present_image(docker_client: Any, backend: str) -> str:
+    """The configured image of ``backend``, which this test needs on this Docker."""
+    image = container_image(backend)
+    try:
+        docker_client.images.get(image)
+    except Exception as exc:
+        pytest.fail(f"this test needs the {backend} server image {image} on this Docker: {exc}")
+    return image
+
+
 def _missing_images() -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
     return {
@@ -145,28 +154,55 @@ def test_under_require_a_missing_image_fails_once_per_backend(
 
 
 @pytest.mark.rawrepo_docker
-def test_a_container_that_exits_is_one_reason_with_its_last_log_lines(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
+@pytest.mark.parametrize(
+    ("image_of", "env", "expected"),
+    [
+        # A MySQL server image started as the PostgreSQL server gets POSTGRES_* settings
+        # only, so its entrypoint exits at once, as the official mariadb image's does.
+        pytest.param(
+            "mysql",
+            {},
+            [
+                "the container exited with code 1",
+                "MARIADB_ROOT_PASSWORD",  # the image's own words, from its log
+                "keeps the official image's contract",
+            ],
+            id="the-container-exits",
+        ),
+        # With no time at all, the first connection attempt meets the entrypoint still
+        # initialising the cluster (seconds of work), so the wait gives up at once.
+        pytest.param(
+            "postgresql",
+            {"RAWREPO_TEST_CONTAINER_TIMEOUT": "0"},
+            [
+                "did not accept a connection within 0 s (RAWREPO_TEST_CONTAINER_TIMEOUT)",
+                "raise RAWREPO_TEST_CONTAINER_TIMEOUT",
+            ],
+            id="the-server-is-not-ready-in-time",
+        ),
+    ],
+)
+def test_a_postgresql_container_that_fails_is_one_reason_saying_why(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_client: Any,
+    image_of: str,
+    env: dict[str, str],
+    expected: list[str],
 ) -> None:
-    # A MySQL server image started as the PostgreSQL server gets POSTGRES_* settings only,
-    # so its entrypoint exits at once, as the official mariadb image's does.
-    image = os.environ.get("RAWREPO_TEST_MYSQL_IMAGE") or DEFAULT_IMAGES["mysql"]
-    try:
-        docker_client.images.get(image)
-    except Exception as exc:
-        pytest.fail(f"this test needs the MySQL server image {image} on this Docker: {exc}")
+    image = _present_image(docker_client, image_of)
     result, starts, run_id = _run(
         pytester,
         monkeypatch,
         RAWREPO_TEST_POSTGRESQL_IMAGE=image,
         RAWREPO_TEST_BACKENDS="sqlite,postgresql",
+        **env,
     )
     result.assert_outcomes(passed=3, skipped=3)
     [line] = _skip_lines(result)
-    assert "the container exited with code 1" in line
-    assert "MARIADB_ROOT_PASSWORD" in line  # the image's own words, from its log
-    assert "keeps the official image's contract" in line
-    assert starts == [image]
+    for text in expected:
+        assert text in line
+    assert starts == [image]  # tried once
     assert _left(docker_client, run_id) == []
 
 
@@ -192,29 +228,3 @@ def test_without_docker_each_backend_skips_once_saying_how_to_enable_it(
         assert my_line.startswith("SKIPPED [6] ")
         assert "set RAWREPO_TEST_MYSQL_URL" in my_line
     assert starts == []
-
-
-@pytest.mark.rawrepo_docker
-def test_a_server_not_ready_in_time_is_one_reason_naming_the_timeout(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker_client: Any
-) -> None:
-    # With no time at all, the first connection attempt meets the entrypoint still
-    # initialising the cluster (seconds of work), so the wait gives up at once.
-    image = os.environ.get("RAWREPO_TEST_POSTGRESQL_IMAGE") or DEFAULT_IMAGES["postgresql"]
-    try:
-        docker_client.images.get(image)
-    except Exception as exc:
-        pytest.fail(f"this test needs the PostgreSQL server image {image} on this Docker: {exc}")
-    result, starts, run_id = _run(
-        pytester,
-        monkeypatch,
-        RAWREPO_TEST_POSTGRESQL_IMAGE=image,
-        RAWREPO_TEST_BACKENDS="sqlite,postgresql",
-        RAWREPO_TEST_CONTAINER_TIMEOUT="0",
-    )
-    result.assert_outcomes(passed=3, skipped=3)
-    [line] = _skip_lines(result)
-    assert "did not accept a connection within 0 s (RAWREPO_TEST_CONTAINER_TIMEOUT)" in line
-    assert "raise RAWREPO_TEST_CONTAINER_TIMEOUT" in line
-    assert starts == [image]
-    assert _left(docker_client, run_id) == []
