@@ -17,16 +17,17 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import EllipsisType, TracebackType
 from typing import Any, TypeVar
 
 from rawrepo.config import Dialect, Settings, mask_url
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
-from rawrepo.errors import ConnectionFailed, RawRepoError, TransientError
+from rawrepo.errors import ConnectionFailed, RawRepoError, ReadOnlySessionError, TransientError
 from rawrepo.pool import Pool
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+from rawrepo.replicas import ReadRoute, ReplicaHealth, ReplicaSet
 
 __all__ = [
     "Database",
@@ -63,6 +64,9 @@ class HealthStatus:
     size: int
     in_use: int
     error: str | None = None
+    replicas: list[ReplicaHealth] = field(default_factory=list)
+    """Each read replica's state (empty without replicas); ``healthy`` above is the
+    primary's alone, since reads fall back to it when no replica can serve them."""
 
 
 _COUNTERS: dict[str, Callable[[Any], int]] = {
@@ -103,9 +107,13 @@ class Session:
         "_db",
         "_pool",
         "_queries",
+        "_readonly",
         "_reused",
+        "_route",
         "_savepoints",
         "_streams",
+        "_write_token",
+        "_wrote",
     )
 
     def __init__(
@@ -116,9 +124,15 @@ class Session:
         reused: bool,
         queries: QuerySet,
         autocommit: bool = False,
+        readonly: bool = False,
+        route: ReadRoute | None = None,
     ) -> None:
         self._db = db
         self._autocommit = autocommit
+        self._readonly = readonly
+        self._route = route  # where a read-only session reads, with replicas configured
+        self._wrote = False
+        self._write_token: str | None = None
         self._pool = pool
         self._conn = conn
         self._reused = reused  # from the idle list and not yet proven alive
@@ -153,6 +167,27 @@ class Session:
         """Whether each write commits on its own (see the class docstring)."""
         return self._autocommit
 
+    @property
+    def readonly(self) -> bool:
+        """Whether the session rejects writes (``db.create_session(readonly=True)``)."""
+        return self._readonly
+
+    @property
+    def write_token(self) -> str | None:
+        """After the session committed a write: its position in the primary's
+        replication stream (PostgreSQL: a WAL LSN; MariaDB: a GTID), for
+        ``db.create_session(readonly=True, after=token)``. Readable after the
+        ``async with`` block. None if it wrote nothing, or when the Database has no
+        replicas (nothing to wait for, so nothing is fetched)."""
+        return self._write_token
+
+    @property
+    def replica(self) -> str | None:
+        """The (password-masked) URL of the replica this session reads from now, or
+        None on the primary."""
+        route = self._route
+        return None if route is None or route.current is None else str(route.current.url)
+
     def query(self, query: Query | str) -> Query:
         """The loaded query for a name (or the query itself)."""
         if isinstance(query, str):
@@ -167,6 +202,9 @@ class Session:
         """The pooled connection turned out dead before the session used it: take
         another one (nothing of the session's transaction is lost, none began)."""
         await _abandon(self._pool, self._conn)
+        if self._route is not None:  # a read-only session: maybe another replica now
+            self._pool, self._conn, self._reused = await self._route.replace(self._reused)
+            return
         self._conn, self._reused = await self._pool.acquire()
 
     async def begin(self) -> None:
@@ -191,11 +229,21 @@ class Session:
             self._ensure_active()
         if self._streams:
             await self._close_streams()  # another query ends an unfinished stream
-        if q.is_write and not self._begun:
-            if not self._autocommit:
-                await self.begin()
-            elif op == "execute_many":
-                return await self._one_transaction(op, q, args)
+        if q.is_write:
+            if self._readonly:
+                raise ReadOnlySessionError(
+                    f"query {q.name} writes, and this session is read-only"
+                    " (db.create_session(readonly=True)); nothing was sent",
+                    query=q.name,
+                    path=str(q.path),
+                    hint="run writes in db.create_session()",
+                )
+            self._wrote = True
+            if not self._begun:
+                if not self._autocommit:
+                    await self.begin()
+                elif op == "execute_many":
+                    return await self._one_transaction(op, q, args)
         echo = self._db.echo
         start = time.perf_counter() if echo else 0.0
         while True:
@@ -205,8 +253,12 @@ class Session:
                 result = await getattr(self._conn, op)(q, args)
             except ConnectionFailed:
                 self._busy = False
-                if self._reused and not self._begun:
-                    await self._replace_connection()  # a read on a dead idle connection
+                if not self._begun and (
+                    self._reused or (self._route is not None and self._route.on_replica)
+                ):
+                    # A read on a dead idle connection, or on a replica that failed before
+                    # it returned anything: run it again on another connection.
+                    await self._replace_connection()
                     continue
                 raise
             except Exception:
@@ -338,11 +390,19 @@ class Session:
 class _SessionContext:
     """``async with db.create_session() as session``: commit, or roll back on error."""
 
-    __slots__ = ("_autocommit", "_db", "_session")
+    __slots__ = ("_after", "_autocommit", "_db", "_readonly", "_session")
 
-    def __init__(self, db: Database, autocommit: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        autocommit: bool = False,
+        readonly: bool = False,
+        after: str | None = None,
+    ) -> None:
         self._db = db
         self._autocommit = autocommit
+        self._readonly = readonly
+        self._after = after
         self._session: Session | None = None
 
     async def __aenter__(self) -> Session:
@@ -351,8 +411,13 @@ class _SessionContext:
         if queries is None:
             queries = await db._ready()
         pool = db._require_pool()
+        if self._readonly and db._replicas is not None:
+            route = ReadRoute(db._replicas, pool, self._after)
+            pool, conn, reused = await route.open()
+            self._session = Session(db, pool, conn, reused, queries, self._autocommit, True, route)
+            return self._session
         conn, reused = await pool.acquire()
-        self._session = Session(db, pool, conn, reused, queries, self._autocommit)
+        self._session = Session(db, pool, conn, reused, queries, self._autocommit, self._readonly)
         return self._session
 
     async def __aexit__(
@@ -372,6 +437,7 @@ class _SessionContext:
             except BaseException:
                 await _abandon(pool, conn)
                 raise
+        replicas = self._db._replicas
         if exc_type is None:
             if session._begun:
                 try:
@@ -379,8 +445,20 @@ class _SessionContext:
                 except BaseException:
                     await _abandon(pool, conn)
                     raise
+            # The commit's position, for read-your-writes on the replicas; False: the
+            # connection broke meanwhile.
+            if (
+                session._wrote
+                and replicas is not None
+                and not await replicas.record_commit(session, conn, self._db._require_pool())
+            ):
+                await _abandon(pool, conn)
+                return
             await pool.release(conn)
             return
+        if session._autocommit and session._wrote and replicas is not None:
+            # Writes of an autocommit session stay committed when a later call fails.
+            await replicas.record_from_pool(session, self._db._require_pool())
         if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
             # Interrupted mid-statement or lost: the connection's state is unknown.
             await _abandon(pool, conn, interrupted=session._busy)
@@ -416,7 +494,15 @@ class Database:
     ``url`` and the keyword settings default to ``DATABASE_URL``,
     ``DATABASE_POOL_SIZE``, ``DATABASE_MAX_OVERFLOW``, ``DATABASE_POOL_TIMEOUT``,
     ``DATABASE_POOL_RECYCLE`` and ``SQL_ECHO``; a bad value raises
-    ConfigurationError here. ``sql_dir`` adds folders of your own queries to
+    ConfigurationError here.
+
+    Read replicas: ``replica_urls`` (``DATABASE_REPLICA_URLS``, comma-separated), each
+    with its own pool of the same size, serve ``create_session(readonly=True)``;
+    ``replica_max_lag`` (``DATABASE_REPLICA_MAX_LAG``, seconds, default no limit),
+    ``replica_wait`` (``DATABASE_REPLICA_WAIT``, seconds a read may wait for a replica
+    to catch up with its token, default 1) and ``replica_cooldown``
+    (``DATABASE_REPLICA_COOLDOWN``, seconds a failing replica is skipped, default 5).
+    See :mod:`rawrepo.replicas`. ``sql_dir`` adds folders of your own queries to
     the bundled ones (later folders win for the same query name).
 
     Use ``async with Database(...) as db:`` or ``await db.connect()`` /
@@ -434,6 +520,10 @@ class Database:
         echo: bool | None = None,
         sql_dir: str | Path | Sequence[str | Path] | None = None,
         connect_timeout: float = 10.0,
+        replica_urls: Sequence[str] | None = None,
+        replica_max_lag: float | None = None,
+        replica_wait: float | None = None,
+        replica_cooldown: float | None = None,
     ) -> None:
         self.settings = Settings.resolve(
             url,
@@ -442,6 +532,10 @@ class Database:
             pool_timeout=pool_timeout,
             pool_recycle=pool_recycle,
             echo=echo,
+            replica_urls=replica_urls,
+            replica_max_lag=replica_max_lag,
+            replica_wait=replica_wait,
+            replica_cooldown=replica_cooldown,
         )
         self.url = self.settings.url
         self.dialect: Dialect = self.url.dialect
@@ -461,6 +555,9 @@ class Database:
         self._pool: Pool | None = None
         self._queries: QuerySet | None = None
         self._lock: asyncio.Lock | None = None
+        self._replicas: ReplicaSet | None = (
+            ReplicaSet(self.settings, connect_timeout) if self.settings.replica_urls else None
+        )
         if self.echo:
             _enable_echo()
 
@@ -491,6 +588,18 @@ class Database:
     def pool(self) -> Pool | None:
         """The live pool, or None before connect / after disconnect."""
         return self._pool
+
+    @property
+    def replicas(self) -> ReplicaSet | None:
+        """The read replicas and their pools, or None without ``replica_urls``."""
+        return self._replicas
+
+    @property
+    def write_token(self) -> str | None:
+        """The latest :attr:`Session.write_token` committed through this Database: the
+        default ``after`` of read-only sessions, so a process reads its own writes.
+        Always None without replicas."""
+        return None if self._replicas is None else self._replicas.write_token
 
     @property
     def queries(self) -> QuerySet:
@@ -534,6 +643,8 @@ class Database:
                 recycle=recycle,
                 connect_timeout=self.connect_timeout,
             )
+        if self._replicas is not None:
+            self._replicas.open()
         return self._pool
 
     def _require_pool(self) -> Pool:
@@ -547,6 +658,8 @@ class Database:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        if self._replicas is not None:
+            await self._replicas.close()
 
     async def __aenter__(self) -> Database:
         await self.connect()
@@ -555,14 +668,48 @@ class Database:
     async def __aexit__(self, *exc: object) -> None:
         await self.disconnect()
 
-    def create_session(self, *, autocommit: bool = False) -> _SessionContext:
+    def create_session(
+        self,
+        *,
+        autocommit: bool = False,
+        readonly: bool = False,
+        after: str | EllipsisType | None = ...,
+    ) -> _SessionContext:
         """``async with db.create_session() as session:`` one pooled connection in one
         transaction: commit on normal exit, rollback on any exception (which
         propagates); the connection always goes back to the pool.
 
         ``autocommit=True``: each write commits on its own instead (see
-        :class:`Session`), saving BEGIN and COMMIT for one-statement units of work."""
-        return _SessionContext(self, autocommit)
+        :class:`Session`), saving BEGIN and COMMIT for one-statement units of work.
+
+        ``readonly=True``: a session for reads, on a read replica when there are any
+        (round-robin over the healthy ones), else on the primary; a query that writes
+        raises ReadOnlySessionError before anything is sent. It uses a replica only
+        once that replica has applied ``after`` (a :attr:`Session.write_token`;
+        default: :attr:`write_token`, this Database's latest committed write; None:
+        no wait), waiting up to ``replica_wait`` seconds, else it reads from the
+        primary. A malformed ``after`` raises ValueError here."""
+        if after is ...:
+            token = self.write_token if readonly else None
+        elif after is not None and not readonly:
+            raise ValueError(
+                "after= is for read-only sessions: create_session(readonly=True, after=...)"
+            )
+        else:
+            token = None if after is None else self._normalize_token(after)
+        return _SessionContext(self, autocommit, readonly, token)
+
+    def _normalize_token(self, token: object) -> str:
+        if not isinstance(token, str):
+            raise ValueError(f"after= must be a write token (str) or None, got {token!r}")
+        if self._replicas is not None:
+            return self._replicas.normalize(token)
+        if self.dialect == "sqlite":
+            raise ValueError(f"SQLite has no replicas and no write tokens: after={token!r}")
+        # No replicas: the primary has every write, but a bad token is still an error.
+        from rawrepo.drivers.replication import replication_for
+
+        return replication_for(self.dialect).normalize(token)
 
     session = create_session
 
@@ -596,6 +743,11 @@ class Database:
         version: str | None = None
         error: str | None = None
         pool = self._ensure_pool()
+        replicas = (
+            None
+            if self._replicas is None
+            else asyncio.ensure_future(self._replicas.health(timeout))
+        )
         try:
             async with asyncio.timeout(timeout):
                 conn, _ = await pool.acquire(timeout=min(pool.timeout, timeout))
@@ -621,6 +773,7 @@ class Database:
             size=pool.size,
             in_use=pool.in_use,
             error=error,
+            replicas=[] if replicas is None else await replicas,
         )
 
 

@@ -193,6 +193,7 @@ class PostgresServer(ThrowawayServer):
     """A PostgreSQL cluster in a temporary folder."""
 
     backend = "postgresql"
+    extra_options = ""  # more ``-c name=value`` server options (the replication tests')
 
     def __init__(self) -> None:
         super().__init__()
@@ -235,6 +236,7 @@ class PostgresServer(ThrowawayServer):
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
             " -c shared_buffers=16MB -c max_connections=150"
+            f" {self.extra_options}"
         )
         _run(
             self._as_postgres(
@@ -266,6 +268,7 @@ class MariaDBServer(ThrowawayServer):
     """A MariaDB (or MySQL) instance in a temporary folder."""
 
     backend = "mysql"
+    extra_args: tuple[str, ...] = ()  # more mariadbd options (the replication tests')
 
     def __init__(self) -> None:
         super().__init__()
@@ -305,6 +308,7 @@ class MariaDBServer(ThrowawayServer):
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=32M",
             "--max-connections=300",
+            *self.extra_args,
         ]
         if _as_root():
             args.append("--user=mysql")
