@@ -445,31 +445,42 @@ class _SessionContext:
                 except BaseException:
                     await _abandon(pool, conn)
                     raise
-            # The commit's position, for read-your-writes on the replicas; False: the
-            # connection broke meanwhile.
-            if (
-                session._wrote
-                and replicas is not None
-                and not await replicas.record_commit(session, conn, self._db._require_pool())
-            ):
-                await _abandon(pool, conn)
+            if session._wrote and replicas is not None:
+                await self._note_commit(session, replicas)
                 return
             await pool.release(conn)
             return
-        if session._autocommit and session._wrote and replicas is not None:
-            # Writes of an autocommit session stay committed when a later call fails.
-            await replicas.record_from_pool(session, self._db._require_pool())
-        if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
-            # Interrupted mid-statement or lost: the connection's state is unknown.
-            await _abandon(pool, conn, interrupted=session._busy)
-            return
-        if session._begun:
-            try:
-                await conn.rollback()
-            except BaseException:
-                await _abandon(pool, conn)
+        try:
+            if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
+                # Interrupted mid-statement or lost: the connection's state is unknown.
+                await _abandon(pool, conn, interrupted=session._busy)
                 return
-        await pool.release(conn)
+            if session._begun:
+                try:
+                    await conn.rollback()
+                except BaseException:
+                    await _abandon(pool, conn)
+                    return
+            await pool.release(conn)
+        finally:
+            if session._autocommit and session._wrote and replicas is not None:
+                # An autocommit session's writes stay committed when a later call fails.
+                await replicas.record_from_pool(session, self._db._require_pool())
+
+    async def _note_commit(self, session: Session, replicas: ReplicaSet) -> None:
+        """After a committed write: its position as the session's token (for
+        read-your-writes on the replicas), then the connection back to the pool."""
+        pool, conn = session._pool, session._conn
+        try:
+            recorded = await replicas.record_commit(session, conn)
+        except BaseException:
+            await _abandon(pool, conn)
+            raise
+        if recorded:
+            await pool.release(conn)
+            return
+        await _abandon(pool, conn)  # it could not say: another connection will
+        await replicas.record_from_pool(session, self._db._require_pool())
 
 
 async def _abandon(pool: Pool, conn: Connection, *, interrupted: bool = False) -> None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from rawrepo.config import DatabaseURL, Settings, mask_url
 from rawrepo.drivers.base import Connection, load_driver
 from rawrepo.drivers.replication import ReplicaStatus, Replication, replication_for
-from rawrepo.errors import ConnectionFailed, DatabaseError
+from rawrepo.errors import ConfigurationError, ConnectionFailed, DatabaseError
 from rawrepo.pool import Pool
 
 if TYPE_CHECKING:
@@ -105,7 +105,16 @@ class ReplicaSet:
         self.cooldown = settings.replica_cooldown
         self.connect_timeout = connect_timeout
         self.ops: Replication = replication_for(settings.url.dialect)
-        self._drivers = [load_driver(url) for url in self.urls]
+        self._drivers = []
+        for url in self.urls:
+            try:
+                self._drivers.append(load_driver(url))
+            except ConfigurationError as exc:  # the driver names DATABASE_URL
+                raise ConfigurationError(
+                    f"replica {url}: {exc.message}",
+                    variable="DATABASE_REPLICA_URLS",
+                    hint=exc.hint,
+                ) from None
         self._replicas: list[_Replica] = []
         self._turn = itertools.count()
         self.write_token: str | None = None
@@ -152,14 +161,14 @@ class ReplicaSet:
         current = self.write_token
         self.write_token = token if current is None else self.ops.later(current, token)
 
-    async def record_commit(self, session: Session, conn: Connection, primary: Pool) -> bool:
+    async def record_commit(self, session: Session, conn: Connection) -> bool:
         """After ``session`` committed a write on ``conn``: note its token. False if
-        ``conn`` broke meanwhile (the caller must not pool it)."""
+        ``conn`` could not say (then it may be broken: the caller takes it out of
+        service and asks :meth:`record_from_pool`)."""
         try:
             token = await self.ops.commit_position(conn)
-        except DatabaseError as exc:
-            await self.record_from_pool(session, primary, exc)
-            return not isinstance(exc, ConnectionFailed) and not conn.is_closed()
+        except DatabaseError:
+            return False
         self._set(session, token)
         return True
 

@@ -122,6 +122,12 @@ def test_bad_replica_settings_are_errors_naming_the_variable(
     assert "topsecret" not in str(info.value)
 
 
+def test_a_replica_url_option_the_driver_rejects_names_the_replica_variable() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Database(PG, replica_urls=["postgresql://r1/app?nonsense=1"])
+    assert info.value.variable == "DATABASE_REPLICA_URLS" and "nonsense" in str(info.value)
+
+
 def test_replica_passwords_never_appear_in_reprs_or_errors() -> None:
     db = Database(PG, replica_urls=["postgresql://app:replicapw@r1/app"])
     assert "replicapw" not in repr(db) + repr(db.settings) + str(db.settings)

@@ -57,6 +57,19 @@ async def test_a_committed_write_has_a_token_and_db_write_token_is_the_latest(
     assert session.write_token is not None and db.write_token == session.write_token
 
 
+async def test_an_autocommit_session_that_fails_later_still_records_its_committed_write(
+    topology: Topology, repl_db: MakeDatabase
+) -> None:
+    db = await repl_db(pool_size=1, max_overflow=0, pool_timeout=5)  # one connection only
+    with pytest.raises(RuntimeError):
+        async with db.create_session(autocommit=True) as session:
+            await session.execute("repl.insert_note", id=1, body="kept")
+            raise RuntimeError("after the write committed")
+    assert session.write_token is not None and db.write_token == session.write_token
+    async with db.create_session(readonly=True, after=session.write_token) as reader:
+        assert await reader.fetch_value("repl.get_body", id=1) == "kept"
+
+
 async def test_a_readonly_session_waits_until_a_paused_replica_has_the_write(
     topology: Topology, restore: Topology, repl_db: MakeDatabase
 ) -> None:
