@@ -74,6 +74,9 @@ class _Replica:
         self.lag_note: str | None = None
         self.lag_at = -float("inf")
         self.is_replica = True
+        self.position: str | None = None
+        """A position it is known to have applied (positions only grow while it runs;
+        forgotten when it fails, in case it comes back as another server)."""
 
     def __repr__(self) -> str:
         return f"<replica {self.url}>"
@@ -221,6 +224,7 @@ class ReplicaSet:
 
     def mark_down(self, replica: _Replica, reason: str) -> None:
         replica.down_until = time.monotonic() + self.cooldown
+        replica.position = None
         replica.error = replica.scrub(reason)
         logger.warning("replica %s skipped for %gs: %s", replica.url, self.cooldown, replica.error)
 
@@ -235,6 +239,22 @@ class ReplicaSet:
         if replica.lag > self.max_lag:
             return f"lags {replica.lag:.3g}s, more than replica_max_lag {self.max_lag:g}s"
         return None
+
+    def learned(self, replica: _Replica, position: str) -> None:
+        known = replica.position
+        replica.position = position if known is None else self.ops.later(known, position)
+
+    async def has(self, replica: _Replica, conn: Connection, token: str) -> bool:
+        """Whether ``replica`` has applied ``token``: free when an earlier check saw it
+        at or past the token, else one round trip (which updates what is known)."""
+        known = replica.position
+        if known is not None and self.ops.covers(known, token):
+            return True
+        applied = await self.ops.applied(conn)
+        if applied is None:
+            return False
+        self.learned(replica, applied)
+        return self.ops.covers(applied, token)
 
     async def check(self, replica: _Replica, conn: Connection) -> str | None:
         """Measure ``replica``'s lag on ``conn`` if the last measurement is old (only
@@ -353,12 +373,14 @@ class ReadRoute:
         if behind is not None:
             replica, conn, reused = behind
             left = self._deadline - time.monotonic()
+            token = self.token or ""
             try:
-                reached = left > 0 and await replicas.ops.reached(conn, self.token or "", left)
+                reached = left > 0 and await replicas.ops.reached(conn, token, left)
             except DatabaseError as exc:
                 await self._drop(replica, conn, exc)
             else:
                 if reached:
+                    replicas.learned(replica, token)
                     return self._use(replica, conn, reused)
                 await replica.pool.release(conn)
         self.current = None
@@ -387,7 +409,7 @@ class ReadRoute:
             try:
                 problem = await replicas.check(replica, conn)
                 caught_up = problem is None and (
-                    self.token is None or await replicas.ops.reached(conn, self.token, 0)
+                    self.token is None or await replicas.has(replica, conn, self.token)
                 )
             except ConnectionFailed as exc:
                 await conn.close()

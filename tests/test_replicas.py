@@ -144,6 +144,8 @@ def test_postgresql_tokens_are_lsns_compared_as_numbers() -> None:
     assert ops.normalize(" 0/a1b2 ") == "0/A1B2"
     assert ops.later("0/FFFFFFFF", "1/0") == "1/0"  # not a text comparison
     assert ops.later("16/B374D848", "9/FFFFFFFF") == "16/B374D848"
+    assert ops.covers("1/0", "0/FFFFFFFF") and ops.covers("1/0", "1/0")
+    assert not ops.covers("0/FFFFFFFF", "1/0")
     for bad in ("", "16", "0-1-2", "G/1", "1/2/3", "123456789/0"):
         with pytest.raises(ValueError, match="LSN"):
             ops.normalize(bad)
@@ -154,6 +156,9 @@ def test_mariadb_tokens_are_gtid_lists_compared_domain_by_domain() -> None:
     assert ops.normalize("1-2-7, 0-1-42") == "0-1-42,1-2-7"
     assert ops.later("0-1-42", "0-1-9") == "0-1-42"  # not a text comparison
     assert ops.later("0-1-42,1-2-7", "1-3-8,2-1-1") == "0-1-42,1-3-8,2-1-1"
+    assert ops.covers("0-1-42,1-2-7", "0-1-42") and ops.covers("0-1-42,1-2-7", "1-3-5")
+    assert not ops.covers("0-1-42", "0-1-43")
+    assert not ops.covers("0-1-42", "0-1-1,1-2-1")  # a domain it has not seen at all
     for bad in ("", "0-1", "a-b-c", "0/A1B2", "0-1-2,,"):
         with pytest.raises(ValueError, match="GTID"):
             ops.normalize(bad)

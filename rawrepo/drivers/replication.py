@@ -54,6 +54,10 @@ class Replication(Protocol):
         """A token at or after both (the later LSN; per GTID domain, the later one)."""
         ...
 
+    def covers(self, position: str, token: str) -> bool:
+        """Whether a replica at ``position`` has applied ``token``."""
+        ...
+
     async def commit_position(self, conn: Connection) -> str | None:
         """Right after COMMIT on ``conn``: a token at or after that commit."""
         ...
@@ -63,6 +67,10 @@ class Replication(Protocol):
         ...
 
     async def replica_status(self, conn: Connection) -> ReplicaStatus: ...
+
+    async def applied(self, conn: Connection) -> str | None:
+        """The replica's applied position now (None: it is not a replica)."""
+        ...
 
     async def reached(self, conn: Connection, token: str, timeout: float) -> bool:
         """Whether the replica has applied ``token``, waiting up to ``timeout`` s for it."""
@@ -121,6 +129,13 @@ class PostgresReplication:
     def later(self, a: str, b: str) -> str:
         return a if lsn_value(a) >= lsn_value(b) else b
 
+    def covers(self, position: str, token: str) -> bool:
+        return lsn_value(position) >= lsn_value(token)
+
+    async def applied(self, conn: Connection) -> str | None:
+        value = await _pg_value(conn, "SELECT pg_last_wal_replay_lsn()::text")
+        return None if value is None else self.normalize(str(value))
+
     async def commit_position(self, conn: Connection) -> str | None:
         return await self.server_position(conn)
 
@@ -150,14 +165,13 @@ class PostgresReplication:
 
     async def reached(self, conn: Connection, token: str, timeout: float) -> bool:
         # PostgreSQL 15 has no server-side wait for a replay position: poll, quickly first.
-        target = lsn_value(token)
         deadline = time.monotonic() + timeout
         pause = 0.002
         while True:
-            replayed = await _pg_value(conn, "SELECT pg_last_wal_replay_lsn()::text")
+            replayed = await self.applied(conn)
             if replayed is None:
                 return False  # not a replica: it will never replay anything
-            if lsn_value(str(replayed)) >= target:
+            if self.covers(replayed, token):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -227,6 +241,17 @@ class MariaDBReplication:
             if domain not in merged or seq > merged[domain][1]:
                 merged[domain] = (server, seq)
         return gtid_text(merged)
+
+    def covers(self, position: str, token: str) -> bool:
+        have = gtid_positions(position)
+        return all(
+            domain in have and have[domain][1] >= seq
+            for domain, (_, seq) in gtid_positions(token).items()
+        )
+
+    async def applied(self, conn: Connection) -> str | None:
+        # What MASTER_GTID_WAIT compares with: the GTIDs the replica has applied.
+        return await self._gtid(conn, "gtid_slave_pos")
 
     async def _gtid(self, conn: Connection, variable: str) -> str | None:
         _check_mariadb(conn)
