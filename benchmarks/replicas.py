@@ -64,11 +64,10 @@ async def run_backend(backend: str, runs: int, seconds: float, workers: int) -> 
     try:
         name = await topology.create_database()
         primary, replicas = topology.primary_url(name), topology.replica_urls(name)
-        async with Database(primary, sql_dir=SQL_DIR) as seed:
-            async with seed.session() as session:
-                await session.execute_many(
-                    "repl.insert_note", [{"id": i, "body": f"note {i}"} for i in range(ROWS)]
-                )
+        async with Database(primary, sql_dir=SQL_DIR) as seed, seed.session() as session:
+            await session.execute_many(
+                "repl.insert_note", [{"id": i, "body": f"note {i}"} for i in range(ROWS)]
+            )
         await topology.wait_for_replicas(name)
         size = {"pool_size": workers, "max_overflow": 0}
         dbs = {
@@ -76,7 +75,9 @@ async def run_backend(backend: str, runs: int, seconds: float, workers: int) -> 
             "primary + 1 replica": Database(
                 primary, sql_dir=SQL_DIR, replica_urls=replicas[:1], **size
             ),
-            "primary + 2 replicas": Database(primary, sql_dir=SQL_DIR, replica_urls=replicas, **size),
+            "primary + 2 replicas": Database(
+                primary, sql_dir=SQL_DIR, replica_urls=replicas, **size
+            ),
         }
         for db in dbs.values():
             await db.connect()

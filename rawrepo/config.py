@@ -198,18 +198,19 @@ def _int(name: str, value: object, minimum: int) -> int:
     return number
 
 
-def _seconds(name: str, value: object) -> float:
+def _seconds(name: str, value: object, *, zero: bool = False) -> float:
+    bound = ">= 0" if zero else "> 0"
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
+            f"{name} must be a number of seconds {bound}, got {value!r}", variable=name
         ) from None
-    if not number > 0 or number == float("inf"):
+    if not (number >= 0 if zero else number > 0) or number == float("inf"):
         raise ConfigurationError(
-            f"{name} must be a number of seconds > 0, got {value!r}", variable=name
+            f"{name} must be a number of seconds {bound}, got {value!r}", variable=name
         )
     return number
 
@@ -364,22 +365,5 @@ def _replica_settings(
             value, name = environ[var], var
         else:
             continue
-        if key == "replica_max_lag":
-            out[key] = _seconds(name, value)
-        else:
-            out[key] = _non_negative_seconds(name, value)
+        out[key] = _seconds(name, value, zero=key != "replica_max_lag")
     return out
-
-
-def _non_negative_seconds(name: str, value: object) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not 0 <= number < float("inf"):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds >= 0, got {value!r}", variable=name
-        )
-    return number

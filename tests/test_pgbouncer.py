@@ -207,33 +207,31 @@ CLEAN = {
     "temp table": False,
     "prepared statements": 0,
 }
+LEAKED = {
+    "timeout": "123s",
+    "setting": "leaked",
+    "advisory locks": 1,
+    "temp table": True,
+    "prepared statements": 1,
+}
 
 
-async def test_session_state_never_reaches_the_next_client_with_the_recommended_settings(
-    bouncers: dict[str, PgBouncer], database: str
+@pytest.mark.parametrize(
+    ("bouncer", "expected"),
+    [
+        pytest.param("single_recommended", CLEAN, id="recommended-settings-nothing-passes"),
+        # pgbouncer's default in transaction mode: why docs/scaling.md asks for the setting
+        pytest.param("single_no_reset", LEAKED, id="without-reset-query-always-it-leaks"),
+    ],
+)
+async def test_session_state_and_the_next_client_of_the_server_connection(
+    bouncers: dict[str, PgBouncer], database: str, bouncer: str, expected: dict[str, object]
 ) -> None:
-    url = bouncers["single_recommended"].url(database, statement_cache_size="0")
+    url = bouncers[bouncer].url(database, statement_cache_size="0")
     first = await leave_session_state(url)
     pid, seen = await session_state_seen(url)
     assert pid == first  # the same server connection (pgbouncer has only one)
-    assert seen == CLEAN
-
-
-async def test_without_server_reset_query_always_session_state_reaches_the_next_client(
-    bouncers: dict[str, PgBouncer], database: str
-) -> None:
-    # pgbouncer's default in transaction mode: why docs/scaling.md asks for the setting.
-    url = bouncers["single_no_reset"].url(database, statement_cache_size="0")
-    first = await leave_session_state(url)
-    pid, seen = await session_state_seen(url)
-    assert pid == first
-    assert seen == {
-        "timeout": "123s",
-        "setting": "leaked",
-        "advisory locks": 1,
-        "temp table": True,
-        "prepared statements": 1,
-    }
+    assert seen == expected
 
 
 async def test_rawrepo_leaves_no_session_state_on_a_server_connection(

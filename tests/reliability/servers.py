@@ -281,6 +281,11 @@ class MariaDBServer(ThrowawayServer):
         self.process: subprocess.Popen[bytes] | None = None
 
     def setup(self) -> None:
+        self.create_data()
+        self.start()
+
+    def create_data(self) -> None:
+        """``mariadb-install-db`` into the (new) data folder."""
         args = [
             self.install,
             "--no-defaults",
@@ -293,7 +298,6 @@ class MariaDBServer(ThrowawayServer):
             _chown(self.root, "mysql")
             args.append("--user=mysql")
         _run(args, timeout=120)
-        self.start()
 
     def start(self) -> None:
         args = [

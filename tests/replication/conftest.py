@@ -21,9 +21,9 @@ import pytest
 import pytest_asyncio
 
 from rawrepo import Database
-from rawrepo.testing import required_backends
+from tests.reliability.registry import Registry
 
-from .servers import SQL_DIR, TOPOLOGIES, ServerUnavailable, Topology
+from .servers import SQL_DIR, TOPOLOGIES, Topology
 
 MakeDatabase = Callable[..., Awaitable[Database]]
 LagLog = Callable[[float], None]
@@ -31,48 +31,21 @@ LagLog = Callable[[float], None]
 _LAG: dict[str, list[float]] = {}
 
 
-class _Registry:
-    def __init__(self) -> None:
-        self.topologies: dict[str, Topology] = {}
-        self.failures: dict[str, str] = {}
-        self.databases: dict[str, str] = {}
-
-    def get(self, backend: str) -> Topology:
-        if backend in self.failures:
-            self._unavailable(backend, self.failures[backend])
-        topology = self.topologies.get(backend)
-        if topology is None:
-            try:
-                topology = TOPOLOGIES[backend]()
-                self.topologies[backend] = topology
-                topology.setup()
-            except (ServerUnavailable, OSError, KeyError) as exc:
-                self.failures[backend] = str(exc)
-                self._unavailable(backend, str(exc))
-        return topology
-
-    @staticmethod
-    def _unavailable(backend: str, reason: str) -> None:
-        text = f"cannot start a throwaway replicated {backend} set: {reason}"
-        if backend in required_backends():
-            pytest.fail(f"RAWREPO_TEST_REQUIRE names {backend}, but {text}", pytrace=False)
-        pytest.skip(text)
-
-    def destroy(self) -> None:
-        for topology in self.topologies.values():
-            topology.destroy()
-        self.topologies.clear()
-
-
 @pytest.fixture(scope="session")
-def replicated_servers() -> Iterator[_Registry]:
-    registry = _Registry()
+def replicated_servers() -> Iterator[Registry[Topology]]:
+    """Each backend's primary and replicas, started on first use, deleted at the end."""
+    registry: Registry[Topology] = Registry(TOPOLOGIES, "a throwaway replicated set")
     yield registry
     registry.destroy()
 
 
+_DATABASES: dict[str, str] = {}  # the test database of each backend's topology
+
+
 @pytest.fixture
-def topology(rawrepo_backend: str, rawrepo_target: str, replicated_servers: _Registry) -> Topology:
+def topology(
+    rawrepo_backend: str, rawrepo_target: str, replicated_servers: Registry[Topology]
+) -> Topology:
     """The current backend's primary and replicas, their URLs in the target's scheme."""
     found = replicated_servers.get(rawrepo_backend)
     found.scheme = rawrepo_target
@@ -80,12 +53,12 @@ def topology(rawrepo_backend: str, rawrepo_target: str, replicated_servers: _Reg
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def repl_database(topology: Topology, replicated_servers: _Registry) -> str:
+async def repl_database(topology: Topology) -> str:
     """A database with an empty ``repl_notes`` table on the primary, and so on every
     replica (one per backend and test session: creating one costs a second or two)."""
-    name = replicated_servers.databases.get(topology.backend)
+    name = _DATABASES.get(topology.backend)
     if name is None:
-        name = replicated_servers.databases[topology.backend] = await topology.create_database()
+        name = _DATABASES[topology.backend] = await topology.create_database()
     else:
         async with (
             Database(topology.primary_url(name), sql_dir=SQL_DIR) as db,

@@ -201,6 +201,14 @@ class Topology:
         ):
             await session.execute(query)
 
+    async def pause_all(self) -> None:
+        for index in range(len(self.replicas)):
+            await self.pause(index)
+
+    async def resume_all(self) -> None:
+        for index in range(len(self.replicas)):
+            await self.resume(index)
+
     async def stop_replica(self, index: int) -> None:
         await asyncio.to_thread(self.replicas[index].stop)
 
@@ -262,18 +270,7 @@ class MariaDBTopology(Topology):
         primary = self.primary
         # One mariadb-install-db, copied before any server writes to it: every instance
         # starts with the same system tables, so replication can start from nothing.
-        args = [
-            primary.install,
-            "--no-defaults",
-            f"--datadir={primary.data}",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-            "--skip-name-resolve",
-        ]
-        if _as_root():
-            _chown(primary.root, "mysql")
-            args.append("--user=mysql")
-        _run(args, timeout=120)
+        primary.create_data()
         for replica in self.replicas:
             replica.setup()
         primary.start()

@@ -22,6 +22,14 @@ async def port_of(session: Session) -> int:
     return int(await session.fetch_value("repl.server_port"))
 
 
+async def stale_body(db: Database, id: int) -> str | None:
+    """Note ``id``'s body as a replica has it now (a read-only session without a token)."""
+    async with db.create_session(readonly=True, after=None) as stale:
+        assert stale.replica is not None
+        body: str | None = await stale.fetch_value("repl.get_body", id=id)
+        return body
+
+
 async def write(db: Database, id: int, body: str) -> str:
     async with db.create_session() as session:
         await session.execute("repl.insert_note", id=id, body=body)
@@ -74,21 +82,17 @@ async def test_a_readonly_session_waits_until_a_paused_replica_has_the_write(
     topology: Topology, restore: Topology, repl_db: MakeDatabase
 ) -> None:
     db = await repl_db(replica_wait=30)
-    for index in range(len(topology.replicas)):
-        await topology.pause(index)
+    await topology.pause_all()
     await write(db, 1, "fresh")
 
-    async with db.create_session(readonly=True, after=None) as stale:
-        assert stale.replica is not None
-        assert await stale.fetch_value("repl.get_body", id=1) is None  # the replica lags
+    assert await stale_body(db, 1) is None  # the replica lags
 
     resuming = asyncio.Event()
 
     async def resume_soon() -> None:
         await asyncio.sleep(0.5)
         resuming.set()
-        for index in range(len(topology.replicas)):
-            await topology.resume(index)
+        await topology.resume_all()
 
     task = asyncio.create_task(resume_soon())
     async with db.create_session(readonly=True) as session:  # after=db.write_token
@@ -103,16 +107,13 @@ async def test_a_readonly_session_reads_from_the_primary_when_no_replica_catches
     topology: Topology, restore: Topology, repl_db: MakeDatabase
 ) -> None:
     db = await repl_db(replica_wait=0.3)
-    for index in range(len(topology.replicas)):
-        await topology.pause(index)
+    await topology.pause_all()
     await write(db, 1, "fresh")
     async with db.create_session(readonly=True) as session:
         assert session.replica is None
         assert await port_of(session) == topology.primary.port
         assert await session.fetch_value("repl.get_body", id=1) == "fresh"
-    async with db.create_session(readonly=True, after=None) as stale:
-        assert stale.replica is not None
-        assert await stale.fetch_value("repl.get_body", id=1) is None
+    assert await stale_body(db, 1) is None
     assert db.replicas is not None and db.replicas.reads_on_primary == 1
 
 
@@ -125,8 +126,7 @@ async def test_with_an_apply_delay_a_read_waits_for_the_delayed_commit(
         await topology.set_delay(index, 2)
     db = await repl_db(replica_wait=20)
     await write(db, 1, "late")
-    async with db.create_session(readonly=True, after=None) as stale:
-        assert await stale.fetch_value("repl.get_body", id=1) is None
+    assert await stale_body(db, 1) is None
     async with db.create_session(readonly=True) as session:
         assert session.replica is not None
         assert await session.fetch_value("repl.get_body", id=1) == "late"
@@ -138,8 +138,7 @@ async def test_a_token_from_another_process_gives_the_same_guarantee(
 ) -> None:
     writer = await repl_db()
     reader = await repl_db(replica_wait=0.3)  # another process: its own write_token is None
-    for index in range(len(topology.replicas)):
-        await topology.pause(index)
+    await topology.pause_all()
     token = await write(writer, 1, "from elsewhere")
     cookie = f" {token} "  # as it comes back from a cookie or a header
     assert reader.write_token is None
@@ -149,8 +148,7 @@ async def test_a_token_from_another_process_gives_the_same_guarantee(
     async with reader.create_session(readonly=True, after=cookie) as session:
         assert session.replica is None  # no replica has it: the primary
         assert await session.fetch_value("repl.get_body", id=1) == "from elsewhere"
-    for index in range(len(topology.replicas)):
-        await topology.resume(index)
+    await topology.resume_all()
     reader_waits = await repl_db(replica_wait=30)
     async with reader_waits.create_session(readonly=True, after=token) as session:
         assert session.replica is not None
