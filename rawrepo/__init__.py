@@ -37,6 +37,7 @@ from rawrepo.errors import (
     UniqueViolation,
 )
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+from rawrepo.replicas import ReplicaHealth
 
 __version__ = "0.1.0"
 
@@ -65,6 +66,7 @@ __all__ = [
     "QuerySet",
     "RawRepoError",
     "ReadOnlySessionError",
+    "ReplicaHealth",
     "SerializationFailure",
     "Session",
     "Settings",

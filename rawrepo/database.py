@@ -757,7 +757,7 @@ class Database:
         replicas = (
             None
             if self._replicas is None
-            else asyncio.ensure_future(self._replicas.health(timeout))
+            else asyncio.ensure_future(self._replicas.health(timeout, pool))
         )
         try:
             async with asyncio.timeout(timeout):

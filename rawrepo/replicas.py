@@ -74,6 +74,9 @@ class _Replica:
         self.lag_note: str | None = None
         self.lag_at = -float("inf")
         self.is_replica = True
+        self.is_primary = False
+        """The URL leads to the primary itself (a setup written for replicas before
+        there are any): it has every write and no lag."""
         self.position: str | None = None
         """A position it is known to have applied (positions only grow while it runs;
         forgotten when it fails, in case it comes back as another server)."""
@@ -91,9 +94,9 @@ class _Replica:
         return now >= self.down_until
 
     def note(self, status: ReplicaStatus, now: float) -> None:
-        self.is_replica = status.is_replica
-        self.lag = status.lag_seconds
-        self.lag_note = status.note
+        self.is_replica = status.is_replica or self.is_primary
+        self.lag = 0.0 if self.is_primary else status.lag_seconds
+        self.lag_note = None if self.is_primary else status.note
         self.lag_at = now
 
 
@@ -121,6 +124,7 @@ class ReplicaSet:
         self._replicas: list[_Replica] = []
         self._turn = itertools.count()
         self.write_token: str | None = None
+        self._primary_identity: str | None = None
         self.reads_on_replicas = 0
         """Read-only sessions opened on a replica (counted for tests and benchmarks)."""
         self.reads_on_primary = 0
@@ -248,7 +252,7 @@ class ReplicaSet:
         """Whether ``replica`` has applied ``token``: free when an earlier check saw it
         at or past the token, else one round trip (which updates what is known)."""
         known = replica.position
-        if known is not None and self.ops.covers(known, token):
+        if replica.is_primary or (known is not None and self.ops.covers(known, token)):
             return True
         applied = await self.ops.applied(conn)
         if applied is None:
@@ -256,28 +260,54 @@ class ReplicaSet:
         self.learned(replica, applied)
         return self.ops.covers(applied, token)
 
-    async def check(self, replica: _Replica, conn: Connection) -> str | None:
+    async def check(self, replica: _Replica, conn: Connection, primary: Pool) -> str | None:
         """Measure ``replica``'s lag on ``conn`` if the last measurement is old (only
         when a lag limit is set; a first use always checks that it is a replica)."""
         now = time.monotonic()
         if now - replica.lag_at >= LAG_CHECK_INTERVAL and (
             self.max_lag is not None or replica.lag_at == -float("inf")
         ):
-            replica.note(await self.ops.replica_status(conn), now)
+            await self.note(replica, conn, await self.ops.replica_status(conn), primary)
         return self.lag_problem(replica)
+
+    async def note(
+        self, replica: _Replica, conn: Connection, status: ReplicaStatus, primary: Pool
+    ) -> None:
+        """Keep ``status``; a server that replicates from nobody may be the primary."""
+        if not status.is_replica and not replica.is_primary:
+            mine = await self.ops.identity(conn)
+            replica.is_primary = mine == await self._primary_id(primary)
+        replica.note(status, time.monotonic())
+
+    async def _primary_id(self, primary: Pool) -> str | None:
+        if self._primary_identity is None:
+            try:
+                conn, _ = await primary.acquire()
+            except DatabaseError:
+                return None
+            try:
+                self._primary_identity = await self.ops.identity(conn)
+            except DatabaseError:
+                await conn.close()
+                await primary.forget(conn)
+                return None
+            await primary.release(conn)
+        return self._primary_identity
 
     # -- health ------------------------------------------------------------------
 
-    async def health(self, timeout: float) -> list[ReplicaHealth]:
+    async def health(self, timeout: float, primary: Pool) -> list[ReplicaHealth]:
         """Each replica's state, measured now (never raises)."""
         self.open()
-        return list(await asyncio.gather(*(self._health(r, timeout) for r in self._replicas)))
+        return list(
+            await asyncio.gather(*(self._health(r, timeout, primary) for r in self._replicas))
+        )
 
-    async def _health(self, replica: _Replica, timeout: float) -> ReplicaHealth:
+    async def _health(self, replica: _Replica, timeout: float, primary: Pool) -> ReplicaHealth:
         url = str(replica.url)
         try:
             async with asyncio.timeout(timeout):
-                status = await self._status(replica, timeout)
+                await self._status(replica, timeout, primary)
         except TimeoutError:
             error = f"no answer within {timeout:g}s"
             self.mark_down(replica, error)
@@ -286,18 +316,19 @@ class ReplicaSet:
             error = replica.scrub(str(exc)) or type(exc).__name__
             self.mark_down(replica, error)
             return ReplicaHealth(url, False, None, error)
-        replica.note(status, time.monotonic())
         problem = self.lag_problem(replica)
         if problem is None:
             replica.down_until, replica.error = 0.0, None
-        return ReplicaHealth(url, problem is None, status.lag_seconds, problem)
+        return ReplicaHealth(url, problem is None, replica.lag, problem)
 
-    async def _status(self, replica: _Replica, timeout: float) -> ReplicaStatus:
+    async def _status(self, replica: _Replica, timeout: float, primary: Pool) -> None:
+        """Ask ``replica`` how it is (and note it)."""
         pool = replica.pool
         while True:
             conn, reused = await pool.acquire(timeout=min(pool.timeout, timeout))
             try:
                 status = await self.ops.replica_status(conn)
+                await self.note(replica, conn, status, primary)
             except ConnectionFailed:
                 await conn.close()
                 await pool.forget(conn)
@@ -309,7 +340,7 @@ class ReplicaSet:
                 await pool.forget(conn)
                 raise
             await pool.release(conn)
-            return status
+            return
 
 
 class ReadRoute:
@@ -407,7 +438,7 @@ class ReadRoute:
                 self._tried.add(id(replica))
                 return None
             try:
-                problem = await replicas.check(replica, conn)
+                problem = await replicas.check(replica, conn, self.primary)
                 caught_up = problem is None and (
                     self.token is None or await replicas.has(replica, conn, self.token)
                 )

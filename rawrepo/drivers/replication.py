@@ -72,6 +72,11 @@ class Replication(Protocol):
         """The replica's applied position now (None: it is not a replica)."""
         ...
 
+    async def identity(self, conn: Connection) -> str:
+        """What tells this server from every other one (to notice a "replica" URL that
+        leads to the primary itself)."""
+        ...
+
     async def reached(self, conn: Connection, token: str, timeout: float) -> bool:
         """Whether the replica has applied ``token``, waiting up to ``timeout`` s for it."""
         ...
@@ -135,6 +140,17 @@ class PostgresReplication:
     async def applied(self, conn: Connection) -> str | None:
         value = await _pg_value(conn, "SELECT pg_last_wal_replay_lsn()::text")
         return None if value is None else self.normalize(str(value))
+
+    async def identity(self, conn: Connection) -> str:
+        # A replica shares the primary's system identifier; the postmaster's start time
+        # tells the servers of one cluster apart.
+        return str(
+            await _pg_value(
+                conn,
+                "SELECT (SELECT system_identifier FROM pg_control_system())::text"
+                " || '/' || pg_postmaster_start_time()::text",
+            )
+        )
 
     async def commit_position(self, conn: Connection) -> str | None:
         return await self.server_position(conn)
@@ -252,6 +268,11 @@ class MariaDBReplication:
     async def applied(self, conn: Connection) -> str | None:
         # What MASTER_GTID_WAIT compares with: the GTIDs the replica has applied.
         return await self._gtid(conn, "gtid_slave_pos")
+
+    async def identity(self, conn: Connection) -> str:
+        # Replication needs a server_id of its own on every server.
+        _, rows = await _mysql_rows(conn, "SELECT @@server_id, @@hostname, @@port")
+        return "/".join(str(v) for v in rows[0])
 
     async def _gtid(self, conn: Connection, variable: str) -> str | None:
         _check_mariadb(conn)

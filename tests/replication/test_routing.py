@@ -13,6 +13,7 @@ from rawrepo import Database, ReadOnlySessionError, Session
 from rawrepo.models import UserCreate
 from rawrepo.repositories import UserRepository
 from rawrepo.services import UserService
+from rawrepo.testing import backend_server_url, target_url
 
 from .conftest import MakeDatabase
 from .servers import SQL_DIR, Topology
@@ -120,3 +121,34 @@ async def test_repositories_and_services_take_a_readonly_session_as_it_is(
             assert (await service.get_user(session, alice.id)).id == alice.id
             with pytest.raises(ReadOnlySessionError):
                 await service.create_user(session, UserCreate(username=f"u{uuid.uuid4().hex[:8]}"))
+
+
+async def test_a_replica_url_that_leads_to_the_primary_serves_reads_with_every_write(
+    topology: Topology, repl_database: str
+) -> None:
+    # Code written for replicas before they exist: DATABASE_REPLICA_URLS=$DATABASE_URL.
+    primary = topology.primary_url(repl_database)
+    async with Database(primary, sql_dir=SQL_DIR, replica_urls=[primary], replica_wait=0) as db:
+        async with db.create_session() as session:
+            await session.execute("repl.insert_note", id=1, body="mine")
+        assert db.write_token is not None
+        async with db.create_session(readonly=True) as session:  # no wait allowed: it has it
+            assert session.replica is not None
+            assert await port_of(session) == topology.primary.port
+            assert await session.fetch_value("repl.get_body", id=1) == "mine"
+        (status,) = (await db.health_check()).replicas
+    assert status.healthy and status.lag_seconds == 0 and status.error is None
+
+
+async def test_a_server_that_replicates_from_nobody_is_not_used_as_a_replica(
+    topology: Topology, repl_database: str, rawrepo_target: str, rawrepo_backend: str
+) -> None:
+    standalone = target_url(backend_server_url(rawrepo_backend), rawrepo_target)
+    async with Database(
+        topology.primary_url(repl_database), sql_dir=SQL_DIR, replica_urls=[standalone]
+    ) as db:
+        async with db.create_session(readonly=True, after=None) as session:
+            assert session.replica is None  # skipped: its data is not the primary's
+            assert await port_of(session) == topology.primary.port
+        (status,) = (await db.health_check()).replicas
+    assert not status.healthy and status.error is not None and "not a replica" in status.error
