@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from rawrepo.config import Dialect
 from rawrepo.drivers.base import Connection
-from rawrepo.errors import ConfigurationError
+from rawrepo.errors import ConfigurationError, DatabaseError
 
 __all__ = ["ReplicaStatus", "Replication", "replication_for"]
 
@@ -86,10 +86,13 @@ class Replication(Protocol):
 
 _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 
+# Only the WAL receiver's pid is visible to a role without pg_read_all_stats: it is
+# enough to tell whether the replica is connected to its primary.
 _PG_STATUS = (
     "SELECT pg_is_in_recovery(),"
-    " (SELECT status FROM pg_stat_wal_receiver LIMIT 1),"
-    " CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn()"
+    " (SELECT pid FROM pg_stat_wal_receiver LIMIT 1),"
+    # replayed all it received (after a restart the receiver starts again behind)
+    " CASE WHEN COALESCE(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), true)"
     " THEN 0.0::float8"
     " ELSE COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()),"
     " 0)::float8 END"
@@ -171,11 +174,9 @@ class PostgresReplication:
         in_recovery, receiver, lag = row[0], row[1], row[2]
         if not in_recovery:
             return ReplicaStatus(False, None, "not a replica (pg_is_in_recovery() is false)")
-        if receiver != "streaming":
+        if receiver is None:
             return ReplicaStatus(
-                True,
-                None,
-                f"not streaming from the primary (WAL receiver: {receiver or 'not running'})",
+                True, None, "not streaming from the primary (no WAL receiver is running)"
             )
         return ReplicaStatus(True, max(0.0, float(lag)))
 
@@ -291,7 +292,16 @@ class MariaDBReplication:
         return await self._gtid(conn, "gtid_binlog_pos")
 
     async def replica_status(self, conn: Connection) -> ReplicaStatus:
-        names, rows = await _mysql_rows(conn, "SHOW SLAVE STATUS")
+        try:
+            names, rows = await _mysql_rows(conn, "SHOW SLAVE STATUS")
+        except DatabaseError as exc:
+            if exc.sqlstate != "1227":  # access denied: a login without the privilege
+                raise
+            return ReplicaStatus(
+                True,
+                None,
+                "SHOW SLAVE STATUS needs the SLAVE MONITOR (or REPLICATION CLIENT) privilege",
+            )
         if not rows:
             return ReplicaStatus(False, None, "not a replica (SHOW SLAVE STATUS is empty)")
         status = dict(zip(names, rows[0], strict=False))

@@ -213,8 +213,21 @@ class Topology:
         await asyncio.to_thread(self.replicas[index].stop)
 
     async def start_replica(self, index: int) -> None:
-        await asyncio.to_thread(self.replicas[index].start)
+        """Start a stopped replica; return once it replicates from the primary again."""
+        replica = self.replicas[index]
+        await asyncio.to_thread(replica.start)
         await self.after_replica_start(index)
+        ops = replication_for(parse_url(replica.admin_url).dialect)
+        deadline = time.monotonic() + CATCH_UP_TIMEOUT
+        async with Database(replica.admin_url) as admin:
+            while True:
+                async with admin.session() as session:
+                    status = await ops.replica_status(session.connection)
+                if status.lag_seconds is not None:  # its WAL receiver / IO thread runs
+                    return
+                if time.monotonic() > deadline:
+                    raise ServerUnavailable(f"replica {index} does not replicate: {status.note}")
+                await asyncio.sleep(0.1)
 
     async def after_replica_start(self, index: int) -> None:
         """Whatever a restarted replica needs to replicate again."""

@@ -164,3 +164,41 @@ async def test_health_and_logs_of_replicas_never_show_a_password(
     assert status.replicas[1].error
     assert "skipped" in caplog.text  # the refusing replica was logged, masked
     assert PASSWORD not in text and quote(PASSWORD, safe="") not in text
+
+
+# With a lag limit, what a login without monitoring privileges finds on the replicas:
+# PostgreSQL shows anyone the WAL receiver's pid, enough to measure the lag; MariaDB's
+# SHOW SLAVE STATUS needs a privilege, so the lag is unknown and the limit skips them.
+LAG_WITHOUT_PRIVILEGES: dict[str, tuple[bool, str | None]] = {
+    "postgresql": (True, None),
+    "mysql": (False, "SLAVE MONITOR"),
+}
+
+
+async def test_a_login_without_monitoring_privileges_reads_from_the_replicas(
+    topology: Topology, repl_database: str, rawrepo_backend: str
+) -> None:
+    async with (
+        Database(topology.primary_url(repl_database), sql_dir=SQL_DIR) as admin,
+        admin.session() as session,
+    ):
+        await session.execute("repl.plain_login_1")
+        await session.execute("repl.plain_login_2")
+    await topology.wait_for_replicas(repl_database)
+    urls = [
+        r.url_for(repl_database, user="rr_plain", password="plain-pw") for r in topology.replicas
+    ]
+    primary = topology.primary_url(repl_database)
+    async with Database(primary, sql_dir=SQL_DIR, replica_urls=urls) as db:
+        for _ in range(2):
+            async with db.create_session(readonly=True) as session:
+                assert session.replica is not None
+                assert await session.fetch_all("repl.note_ids") == []
+    healthy, error = LAG_WITHOUT_PRIVILEGES[rawrepo_backend]
+    async with Database(primary, sql_dir=SQL_DIR, replica_urls=urls, replica_max_lag=30) as db:
+        async with db.create_session(readonly=True) as session:
+            assert (session.replica is not None) is healthy
+        status = await db.health_check()
+    assert [r.healthy for r in status.replicas] == [healthy] * len(urls)
+    for replica in status.replicas:
+        assert (replica.error is None) if error is None else (error in (replica.error or ""))
