@@ -31,6 +31,7 @@ from rawrepo.errors import (
     QueryNotFoundError,
     QueryParameterError,
     RawRepoError,
+    ReadOnlySessionError,
     SerializationFailure,
     SessionBusyError,
     TransactionRolledBackError,
@@ -39,6 +40,7 @@ from rawrepo.errors import (
 )
 from rawrepo.pool import PoolMetrics
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+from rawrepo.replicas import ReplicaHealth
 
 __version__ = "0.1.0"
 
@@ -67,6 +69,8 @@ __all__ = [
     "QueryParameterError",
     "QuerySet",
     "RawRepoError",
+    "ReadOnlySessionError",
+    "ReplicaHealth",
     "SerializationFailure",
     "Session",
     "SessionBusyError",

@@ -1,5 +1,7 @@
 """Settings from the environment: ``DATABASE_URL``, pool sizing, ``SQL_ECHO``,
-``SQL_TAGS``, ``SQL_SLOW_MS`` and ``SQL_TRACING``.
+``SQL_TAGS``, ``SQL_SLOW_MS``, ``SQL_TRACING`` and the read replicas
+(``DATABASE_REPLICA_URLS``, ``DATABASE_REPLICA_MAX_LAG``, ``DATABASE_REPLICA_WAIT``,
+``DATABASE_REPLICA_COOLDOWN``).
 
 Explicit arguments win over the environment; the environment wins over the
 defaults. Every bad value raises :class:`~rawrepo.errors.ConfigurationError`
@@ -9,7 +11,8 @@ naming the variable (or argument) and what it accepts.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -198,7 +201,9 @@ def _int(name: str, value: object, minimum: int) -> int:
     return number
 
 
-def _seconds(name: str, value: object) -> float:
+def _seconds(name: str, value: object, *, zero: bool = False) -> float:
+    if zero:
+        return _float(name, value, "a number of seconds >= 0", lambda number: number >= 0)
     return _float(name, value, "a number of seconds > 0", lambda number: number > 0)
 
 
@@ -252,6 +257,14 @@ class Settings:
     """Log a WARNING for each statement slower than this (``SQL_SLOW_MS``); None: off."""
     tracing: bool | None = None
     """OpenTelemetry spans (``SQL_TRACING``); None: on when opentelemetry-api is installed."""
+    replica_urls: tuple[DatabaseURL, ...] = ()
+    """Read replicas of ``url`` (same dialect), each with its own pool of the same size."""
+    replica_max_lag: float | None = None
+    """Seconds a replica may lag before reads skip it (None: no limit)."""
+    replica_wait: float = 1.0
+    """Seconds a read-only session may wait for a replica to reach its ``after`` token."""
+    replica_cooldown: float = 5.0
+    """Seconds a failing or lagging replica is skipped before it is tried again."""
 
     @classmethod
     def resolve(
@@ -266,6 +279,10 @@ class Settings:
         query_tags: bool | None = None,
         slow_ms: float | None = None,
         tracing: bool | None = None,
+        replica_urls: Sequence[str] | None = None,
+        replica_max_lag: float | None = None,
+        replica_wait: float | None = None,
+        replica_cooldown: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         """Merge explicit arguments, the environment and the defaults, validating each."""
@@ -307,10 +324,72 @@ class Settings:
                 settings[key] = _milliseconds(name, value)
             else:
                 settings[key] = _seconds(name, value)
-        return cls(url=parsed, **settings)  # type: ignore[arg-type]
+        replicas = _replica_settings(
+            parsed, environ, replica_urls, replica_max_lag, replica_wait, replica_cooldown
+        )
+        return cls(url=parsed, **settings, **replicas)  # type: ignore[arg-type]
 
     def sqlite_path(self) -> Path | None:
         """The SQLite file path (None for ``:memory:`` or another dialect)."""
         if self.url.dialect != "sqlite" or self.url.is_memory:
             return None
         return Path(self.url.database or "")
+
+
+# A comma only separates replica URLs where the next URL's scheme follows it, so a
+# comma inside one URL (a multi-host URL, a quoted password) stays in that URL.
+_URL_LIST_SPLIT = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_url_list(text: str) -> list[str]:
+    """``DATABASE_REPLICA_URLS`` text as a list of URLs (empty text: none)."""
+    text = text.strip().strip(",").strip()
+    return [part.strip() for part in _URL_LIST_SPLIT.split(text)] if text else []
+
+
+def _replica_settings(
+    primary: DatabaseURL,
+    environ: Mapping[str, str],
+    urls: Sequence[str] | None,
+    max_lag: float | None,
+    wait: float | None,
+    cooldown: float | None,
+) -> dict[str, object]:
+    """The replica part of :class:`Settings`, validated against the primary's URL."""
+    if urls is not None:
+        if isinstance(urls, str):
+            raise ConfigurationError(
+                "replica_urls must be a list of URLs, not one string", variable="replica_urls"
+            )
+        variable, texts = "replica_urls", list(urls)
+    else:
+        variable = "DATABASE_REPLICA_URLS"
+        texts = split_url_list(environ.get(variable, ""))
+    replicas = tuple(parse_url(text, variable=variable) for text in texts)
+    if replicas and primary.dialect == "sqlite":
+        raise ConfigurationError(
+            f"{variable}: SQLite has no replicas (the primary is {primary})", variable=variable
+        )
+    for replica in replicas:
+        if replica.dialect != primary.dialect:
+            raise ConfigurationError(
+                f"{variable}: replica {replica} is {replica.dialect}, but the primary"
+                f" {primary} is {primary.dialect}; every replica must have the primary's"
+                " dialect",
+                variable=variable,
+            )
+    out: dict[str, object] = {"replica_urls": replicas}
+    for arg, var, key in (
+        (max_lag, "DATABASE_REPLICA_MAX_LAG", "replica_max_lag"),
+        (wait, "DATABASE_REPLICA_WAIT", "replica_wait"),
+        (cooldown, "DATABASE_REPLICA_COOLDOWN", "replica_cooldown"),
+    ):
+        value: object
+        if arg is not None:
+            value, name = arg, key
+        elif environ.get(var, "").strip():
+            value, name = environ[var], var
+        else:
+            continue
+        out[key] = _seconds(name, value, zero=key != "replica_max_lag")
+    return out

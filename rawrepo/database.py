@@ -17,9 +17,9 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from types import TracebackType
+from types import EllipsisType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rawrepo.config import Dialect, Settings, mask_url
@@ -28,6 +28,7 @@ from rawrepo.errors import (
     ConnectionFailed,
     DatabaseError,
     RawRepoError,
+    ReadOnlySessionError,
     SessionBusyError,
     TransactionRolledBackError,
     TransientError,
@@ -35,6 +36,7 @@ from rawrepo.errors import (
 from rawrepo.instrumentation import Instrumentation, SessionTrace, sql_logger
 from rawrepo.pool import Pool, PoolMetrics
 from rawrepo.queries import BUNDLED_SQL_DIR, Query, QuerySet, load_queries
+from rawrepo.replicas import ReadRoute, ReplicaHealth, ReplicaSet
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -82,6 +84,9 @@ class HealthStatus:
     acquisitions: int = 0
     timeouts: int = 0
     replaced: int = 0
+    replicas: list[ReplicaHealth] = field(default_factory=list)
+    """Each read replica's state (empty without replicas); ``healthy`` above is the
+    primary's alone, since reads fall back to it when no replica can serve them."""
 
     @property
     def pool(self) -> PoolMetrics:
@@ -128,12 +133,16 @@ class Session:
         "_failure",
         "_pool",
         "_queries",
+        "_readonly",
         "_recoverable",
         "_reused",
+        "_route",
         "_running",
         "_savepoints",
         "_streams",
         "_trace",
+        "_write_token",
+        "_wrote",
     )
 
     def __init__(
@@ -144,9 +153,15 @@ class Session:
         reused: bool,
         queries: QuerySet,
         autocommit: bool = False,
+        readonly: bool = False,
+        route: ReadRoute | None = None,
     ) -> None:
         self._db = db
         self._autocommit = autocommit
+        self._readonly = readonly
+        self._route = route  # where a read-only session reads, with replicas configured
+        self._wrote = False
+        self._write_token: str | None = None
         self._pool = pool
         self._conn = conn
         self._reused = reused  # from the idle list and not yet proven alive
@@ -186,6 +201,27 @@ class Session:
         """Whether each write commits on its own (see the class docstring)."""
         return self._autocommit
 
+    @property
+    def readonly(self) -> bool:
+        """Whether the session rejects writes (``db.create_session(readonly=True)``)."""
+        return self._readonly
+
+    @property
+    def write_token(self) -> str | None:
+        """After the session committed a write: its position in the primary's
+        replication stream (PostgreSQL: a WAL LSN; MariaDB: a GTID), for
+        ``db.create_session(readonly=True, after=token)``. Readable after the
+        ``async with`` block. None if it wrote nothing, or when the Database has no
+        replicas (nothing to wait for, so nothing is fetched)."""
+        return self._write_token
+
+    @property
+    def replica(self) -> str | None:
+        """The (password-masked) URL of the replica this session reads from now, or
+        None on the primary."""
+        route = self._route
+        return None if route is None or route.current is None else str(route.current.url)
+
     def query(self, query: Query | str) -> Query:
         """The loaded query for a name (or the query itself)."""
         if isinstance(query, str):
@@ -201,6 +237,9 @@ class Session:
         another one (nothing of the session's transaction is lost, none began)."""
         await _abandon(self._pool, self._conn)
         self._pool.replaced += 1
+        if self._route is not None:  # a read-only session: maybe another replica now
+            self._pool, self._conn, self._reused = await self._route.replace(self._reused)
+            return
         self._conn, self._reused = await self._pool.acquire()
 
     def _claim(self, what: str) -> None:
@@ -279,11 +318,21 @@ class Session:
             self._check_alive(q.name)
         if self._streams:
             await self._close_streams()  # another query ends an unfinished stream
-        if q.is_write and not self._begun:
-            if not self._autocommit:
-                await self._begin()
-            elif op == "execute_many":
-                return await self._one_transaction(op, q, args)
+        if q.is_write:
+            if self._readonly:
+                raise ReadOnlySessionError(
+                    f"query {q.name} writes, and this session is read-only"
+                    " (db.create_session(readonly=True)); nothing was sent",
+                    query=q.name,
+                    path=str(q.path),
+                    hint="run writes in db.create_session()",
+                )
+            self._wrote = True
+            if not self._begun:
+                if not self._autocommit:
+                    await self._begin()
+                elif op == "execute_many":
+                    return await self._one_transaction(op, q, args)
         hook = self._db._hook  # None unless echo, the slow-query log or tracing is on
         if hook is not None:
             return await hook.run(self, op, q, args, self._send)
@@ -297,8 +346,12 @@ class Session:
                 result = await getattr(self._conn, op)(q, args)
             except ConnectionFailed:
                 self._busy = False
-                if self._reused and not self._begun:
-                    await self._replace_connection()  # a read on a dead idle connection
+                if not self._begun and (
+                    self._reused or (self._route is not None and self._route.on_replica)
+                ):
+                    # A read on a dead idle connection, or on a replica that failed before
+                    # it returned anything: run it again on another connection.
+                    await self._replace_connection()
                     continue
                 raise
             except DatabaseError as exc:
@@ -475,11 +528,19 @@ class Session:
 class _SessionContext:
     """``async with db.create_session() as session``: commit, or roll back on error."""
 
-    __slots__ = ("_autocommit", "_db", "_session")
+    __slots__ = ("_after", "_autocommit", "_db", "_readonly", "_session")
 
-    def __init__(self, db: Database, autocommit: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        autocommit: bool = False,
+        readonly: bool = False,
+        after: str | None = None,
+    ) -> None:
         self._db = db
         self._autocommit = autocommit
+        self._readonly = readonly
+        self._after = after
         self._session: Session | None = None
 
     async def __aenter__(self) -> Session:
@@ -488,8 +549,13 @@ class _SessionContext:
         if queries is None:
             queries = await db._ready()
         pool = db._require_pool()
+        if self._readonly and db._replicas is not None:
+            route = ReadRoute(db._replicas, pool, self._after)
+            pool, conn, reused = await route.open()
+            self._session = Session(db, pool, conn, reused, queries, self._autocommit, True, route)
+            return self._session
         conn, reused = await pool.acquire()
-        self._session = Session(db, pool, conn, reused, queries, self._autocommit)
+        self._session = Session(db, pool, conn, reused, queries, self._autocommit, self._readonly)
         return self._session
 
     async def __aexit__(
@@ -509,6 +575,7 @@ class _SessionContext:
             except BaseException:
                 await _abandon(pool, conn)
                 raise
+        replicas = self._db._replicas
         if exc_type is None:
             if session._begun:
                 if session._failure is not None:
@@ -521,19 +588,42 @@ class _SessionContext:
                 except BaseException:
                     await _abandon(pool, conn)
                     raise
+            if session._wrote and replicas is not None:
+                await self._note_commit(session, replicas)
+                return
             await pool.release(conn)
             return
-        if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
-            # Interrupted mid-statement or lost: the connection's state is unknown.
-            await _abandon(pool, conn, interrupted=session._busy)
-            return
-        if session._begun:
-            try:
-                await conn.rollback()
-            except BaseException:
-                await _abandon(pool, conn)
+        try:
+            if session._busy or isinstance(exc, asyncio.CancelledError | ConnectionFailed):
+                # Interrupted mid-statement or lost: the connection's state is unknown.
+                await _abandon(pool, conn, interrupted=session._busy)
                 return
-        await pool.release(conn)
+            if session._begun:
+                try:
+                    await conn.rollback()
+                except BaseException:
+                    await _abandon(pool, conn)
+                    return
+            await pool.release(conn)
+        finally:
+            if session._autocommit and session._wrote and replicas is not None:
+                # An autocommit session's writes stay committed when a later call fails.
+                await replicas.record_from_pool(session, self._db._require_pool())
+
+    async def _note_commit(self, session: Session, replicas: ReplicaSet) -> None:
+        """After a committed write: its position as the session's token (for
+        read-your-writes on the replicas), then the connection back to the pool."""
+        pool, conn = session._pool, session._conn
+        try:
+            recorded = await replicas.record_commit(session, conn)
+        except BaseException:
+            await _abandon(pool, conn)
+            raise
+        if recorded:
+            await pool.release(conn)
+            return
+        await _abandon(pool, conn)  # it could not say: another connection will
+        await replicas.record_from_pool(session, self._db._require_pool())
 
 
 async def _end_lost(session: Session, pool: Pool, conn: Connection) -> None:
@@ -618,6 +708,14 @@ class Database:
     is installed), to ``tracer_provider`` if given, else to OpenTelemetry's global
     provider. See :mod:`rawrepo.instrumentation`.
 
+    Read replicas: ``replica_urls`` (``DATABASE_REPLICA_URLS``, comma-separated), each
+    with its own pool of the same size, serve ``create_session(readonly=True)``;
+    ``replica_max_lag`` (``DATABASE_REPLICA_MAX_LAG``, seconds, default no limit),
+    ``replica_wait`` (``DATABASE_REPLICA_WAIT``, seconds a read may wait for a replica
+    to catch up with its token, default 1) and ``replica_cooldown``
+    (``DATABASE_REPLICA_COOLDOWN``, seconds a failing replica is skipped, default 5).
+    See :mod:`rawrepo.replicas`.
+
     Use ``async with Database(...) as db:`` or ``await db.connect()`` /
     ``await db.disconnect()``; a session connects lazily if needed.
     """
@@ -637,6 +735,10 @@ class Database:
         slow_ms: float | None = None,
         tracing: bool | None = None,
         tracer_provider: TracerProvider | None = None,
+        replica_urls: Sequence[str] | None = None,
+        replica_max_lag: float | None = None,
+        replica_wait: float | None = None,
+        replica_cooldown: float | None = None,
     ) -> None:
         self.settings = Settings.resolve(
             url,
@@ -648,6 +750,10 @@ class Database:
             query_tags=query_tags,
             slow_ms=slow_ms,
             tracing=tracing,
+            replica_urls=replica_urls,
+            replica_max_lag=replica_max_lag,
+            replica_wait=replica_wait,
+            replica_cooldown=replica_cooldown,
         )
         self.url = self.settings.url
         self.dialect: Dialect = self.url.dialect
@@ -670,6 +776,9 @@ class Database:
         self._pool: Pool | None = None
         self._queries: QuerySet | None = None
         self._lock: asyncio.Lock | None = None
+        self._replicas: ReplicaSet | None = (
+            ReplicaSet(self.settings, connect_timeout) if self.settings.replica_urls else None
+        )
 
     def __repr__(self) -> str:
         return f"Database({str(self.url)!r}, dialect={self.dialect!r})"
@@ -737,6 +846,18 @@ class Database:
         return self._pool
 
     @property
+    def replicas(self) -> ReplicaSet | None:
+        """The read replicas and their pools, or None without ``replica_urls``."""
+        return self._replicas
+
+    @property
+    def write_token(self) -> str | None:
+        """The latest :attr:`Session.write_token` committed through this Database: the
+        default ``after`` of read-only sessions, so a process reads its own writes.
+        Always None without replicas."""
+        return None if self._replicas is None else self._replicas.write_token
+
+    @property
     def queries(self) -> QuerySet:
         """The loaded queries of this database's dialect (loaded on first use)."""
         if self._queries is None:
@@ -778,6 +899,8 @@ class Database:
                 recycle=recycle,
                 connect_timeout=self.connect_timeout,
             )
+        if self._replicas is not None:
+            self._replicas.open()
         return self._pool
 
     def _require_pool(self) -> Pool:
@@ -791,6 +914,8 @@ class Database:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        if self._replicas is not None:
+            await self._replicas.close()
 
     async def __aenter__(self) -> Database:
         await self.connect()
@@ -799,14 +924,48 @@ class Database:
     async def __aexit__(self, *exc: object) -> None:
         await self.disconnect()
 
-    def create_session(self, *, autocommit: bool = False) -> _SessionContext:
+    def create_session(
+        self,
+        *,
+        autocommit: bool = False,
+        readonly: bool = False,
+        after: str | EllipsisType | None = ...,
+    ) -> _SessionContext:
         """``async with db.create_session() as session:`` one pooled connection in one
         transaction: commit on normal exit, rollback on any exception (which
         propagates); the connection always goes back to the pool.
 
         ``autocommit=True``: each write commits on its own instead (see
-        :class:`Session`), saving BEGIN and COMMIT for one-statement units of work."""
-        return self._session_context(self, autocommit)
+        :class:`Session`), saving BEGIN and COMMIT for one-statement units of work.
+
+        ``readonly=True``: a session for reads, on a read replica when there are any
+        (round-robin over the healthy ones), else on the primary; a query that writes
+        raises ReadOnlySessionError before anything is sent. It uses a replica only
+        once that replica has applied ``after`` (a :attr:`Session.write_token`;
+        default: :attr:`write_token`, this Database's latest committed write; None:
+        no wait), waiting up to ``replica_wait`` seconds, else it reads from the
+        primary. A malformed ``after`` raises ValueError here."""
+        if after is ...:
+            token = self.write_token if readonly else None
+        elif after is not None and not readonly:
+            raise ValueError(
+                "after= is for read-only sessions: create_session(readonly=True, after=...)"
+            )
+        else:
+            token = None if after is None else self._normalize_token(after)
+        return self._session_context(self, autocommit, readonly, token)
+
+    def _normalize_token(self, token: object) -> str:
+        if not isinstance(token, str):
+            raise ValueError(f"after= must be a write token (str) or None, got {token!r}")
+        if self._replicas is not None:
+            return self._replicas.normalize(token)
+        if self.dialect == "sqlite":
+            raise ValueError(f"SQLite has no replicas and no write tokens: after={token!r}")
+        # No replicas: the primary has every write, but a bad token is still an error.
+        from rawrepo.drivers.replication import replication_for
+
+        return replication_for(self.dialect).normalize(token)
 
     session = create_session
 
@@ -841,6 +1000,11 @@ class Database:
         version: str | None = None
         error: str | None = None
         pool = self._ensure_pool()
+        replicas = (
+            None
+            if self._replicas is None
+            else asyncio.ensure_future(self._replicas.health(timeout, pool))
+        )
         try:
             async with asyncio.timeout(timeout):
                 conn, _ = await pool.acquire(timeout=min(pool.timeout, timeout))
@@ -865,6 +1029,7 @@ class Database:
             latency_ms=round(latency, 3) if error is None else None,
             error=error,
             **asdict(pool.metrics()),
+            replicas=[] if replicas is None else await replicas,
         )
 
 

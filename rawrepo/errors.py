@@ -11,7 +11,8 @@ the same violation raises the same class on PostgreSQL, MySQL and SQLite.
     ├── QueryError
     │   ├── QueryLoadError                 a .sql file cannot be loaded (file:line)
     │   ├── QueryNotFoundError             no file for this query and dialect
-    │   └── QueryParameterError            missing or unexpected query parameter
+    │   ├── QueryParameterError            missing or unexpected query parameter
+    │   └── ReadOnlySessionError           a write in a read-only session (nothing sent)
     ├── DatabaseError                      anything the server or driver reported
     │   ├── ConnectionFailed               cannot connect, or the connection died
     │   ├── PoolTimeoutError               no free connection within pool_timeout
@@ -62,6 +63,7 @@ __all__ = [
     "QueryNotFoundError",
     "QueryParameterError",
     "RawRepoError",
+    "ReadOnlySessionError",
     "SerializationFailure",
     "SessionBusyError",
     "TaskNotFoundError",
@@ -140,6 +142,12 @@ class QueryParameterError(QueryError, TypeError):
     ) -> None:
         super().__init__(message, query=query, path=path, hint=hint)
         self.parameter = parameter
+
+
+class ReadOnlySessionError(QueryError):
+    """A query that writes was called in a read-only session
+    (``db.create_session(readonly=True)``). It was rejected before anything was sent
+    to a server; ``query`` names it."""
 
 
 class DatabaseError(RawRepoError):

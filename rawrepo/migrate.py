@@ -291,6 +291,11 @@ def _backend(target: _Target) -> Iterator[Any]:
             # Raised outside the except block, so the driver's error is neither cause
             # nor context: psycopg's keeps the connection string, password included.
             raise failure
+        if target.dialect == "postgresql":
+            # No server-side prepared statements (psycopg makes one for a query run 5
+            # times): behind a transaction-mode pooler (pgbouncer) the next transaction
+            # may run on another server connection, which does not have it.
+            backend.connection.prepare_threshold = None
         try:
             with backend:  # SQLite: yoyo's datetime adapters; always: close the connection
                 yield backend

@@ -39,8 +39,11 @@ Fixtures:
 
 - ``rawrepo_target``: the backend and driver of the current run, one of the
   ``rawrepo_backends`` ini option (default ``sqlite postgresql mysql``; add
-  ``mysql+asyncmy`` to run every MySQL test on asyncmy too) or of the
-  ``RAWREPO_TEST_BACKENDS`` variable (comma-separated), which wins (session, parametrized);
+  ``mysql+asyncmy`` to run every MySQL test on asyncmy too, and
+  ``postgresql+pgbouncer`` to run every PostgreSQL test again through a pgbouncer in
+  transaction mode that the plugin starts in front of the PostgreSQL server, see
+  :mod:`rawrepo.pgbouncer`) or of the ``RAWREPO_TEST_BACKENDS`` variable
+  (comma-separated), which wins (session, parametrized);
 - ``rawrepo_backend``: its dialect, ``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (session);
 - ``rawrepo_server_url``: the backend's server URL in the target's scheme (session);
 - ``rawrepo_databases``: a :class:`DatabaseFactory` for that backend (session);
@@ -117,6 +120,7 @@ from rawrepo.errors import RawRepoError
 __all__ = [
     "BACKENDS",
     "DEFAULT_IMAGES",
+    "PGBOUNCER_TARGET",
     "DatabaseFactory",
     "backend_server_url",
     "configured_targets",
@@ -158,10 +162,15 @@ def target_dialect(target: str) -> Dialect:
     )
 
 
+PGBOUNCER_TARGET = "postgresql+pgbouncer"
+
+
 def target_url(url: str, target: str) -> str:
     """``url`` with the scheme of ``target`` when the target names a driver
-    (``mysql://h/db`` for ``mysql+asyncmy`` -> ``mysql+asyncmy://h/db``)."""
-    if "+" not in target:
+    (``mysql://h/db`` for ``mysql+asyncmy`` -> ``mysql+asyncmy://h/db``). The
+    ``postgresql+pgbouncer`` target names a pooler, not a driver: its URL is the
+    server's (the ``rawrepo_server_url`` fixture puts pgbouncer in front)."""
+    if "+" not in target or target == PGBOUNCER_TARGET:
         return url
     return f"{target}://{url.split('://', 1)[1]}"
 
@@ -619,6 +628,45 @@ def _rawrepo_containers(pytestconfig: pytest.Config) -> Iterator[_Containers]:
     containers.stop()
 
 
+class _Poolers:
+    """The pgbouncer of the ``postgresql+pgbouncer`` target, started on first use."""
+
+    def __init__(self) -> None:
+        self.bouncer: Any = None
+        self.failure: str | None = None
+
+    def url(self, server_url: str) -> str:
+        from rawrepo.pgbouncer import PgBouncer, PgBouncerUnavailable
+
+        if self.bouncer is None and self.failure is None:
+            bouncer = PgBouncer(server_url)
+            try:
+                bouncer.start()
+            except PgBouncerUnavailable as exc:
+                self.failure = str(exc)
+            else:
+                self.bouncer = bouncer
+        if self.failure is not None:
+            reason = f"the {PGBOUNCER_TARGET} target needs pgbouncer: {self.failure}"
+            if required_backends() & {"pgbouncer", PGBOUNCER_TARGET}:
+                pytest.fail(f"RAWREPO_TEST_REQUIRE names pgbouncer, but {reason}", pytrace=False)
+            pytest.skip(reason)
+        # The documented pgbouncer URL: asyncpg's statement cache off (see docs/scaling.md).
+        return str(self.bouncer.url(statement_cache_size="0"))
+
+    def stop(self) -> None:
+        if self.bouncer is not None:
+            self.bouncer.stop()
+            self.bouncer = None
+
+
+@pytest.fixture(scope="session")
+def _rawrepo_poolers() -> Iterator[_Poolers]:
+    poolers = _Poolers()
+    yield poolers
+    poolers.stop()
+
+
 @pytest.fixture(scope="session")
 def _rawrepo_workdir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="rawrepo-test-"))
@@ -644,13 +692,17 @@ def rawrepo_server_url(
     rawrepo_target: str,
     rawrepo_backend: Dialect,
     _rawrepo_containers: _Containers,
+    _rawrepo_poolers: _Poolers,
     _rawrepo_workdir: Path,
 ) -> str:
     """A URL of the backend's server, in the target driver's scheme (SQLite: a scratch
-    folder)."""
+    folder; ``postgresql+pgbouncer``: the server through pgbouncer)."""
     if rawrepo_backend == "sqlite":
         return f"sqlite+aiosqlite:///{_rawrepo_workdir / 'server.db'}"
-    return target_url(backend_server_url(rawrepo_backend, _rawrepo_containers), rawrepo_target)
+    server = backend_server_url(rawrepo_backend, _rawrepo_containers)
+    if rawrepo_target == PGBOUNCER_TARGET:
+        return _rawrepo_poolers.url(server)
+    return target_url(server, rawrepo_target)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

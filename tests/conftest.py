@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import pytest_asyncio
 
 from rawrepo import Database
@@ -36,3 +37,26 @@ async def observe_url(rawrepo_databases: DatabaseFactory) -> str:
     async with Database(url, sql_dir=OBSERVE_SQL_DIR) as db, db.session() as session:
         await session.execute("obs.create_items")
     return url
+
+
+# Tests on servers they start themselves (the fault and replication suites) would only
+# run again unchanged on the postgresql+pgbouncer target, whose pgbouncer stands in front
+# of the shared test server, not theirs: they run on the direct targets alone.
+_OWN_SERVERS = {"fault_server", "fault_db", "topology"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from rawrepo.testing import PGBOUNCER_TARGET
+
+    keep: list[pytest.Item] = []
+    repeats: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pooler = (
+            callspec is not None and callspec.params.get("rawrepo_target") == PGBOUNCER_TARGET
+        )
+        fixtures = set(getattr(item, "fixturenames", ()))
+        (repeats if on_pooler and _OWN_SERVERS & fixtures else keep).append(item)
+    if repeats:
+        config.hook.pytest_deselected(items=repeats)
+        items[:] = keep

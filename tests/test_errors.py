@@ -29,6 +29,7 @@ SQL_DIR = Path(__file__).parent / "sql_core"
 # The package whose exception each backend's driver raises (it must only be a __cause__).
 DRIVER_PACKAGE = {
     "postgresql": "asyncpg",
+    "postgresql+pgbouncer": "asyncpg",
     "mysql": "pymysql",
     "mysql+asyncmy": "asyncmy",
     "sqlite": "sqlite3",

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from rawrepo import ConnectionFailed, Database, DatabaseError, PoolTimeoutError, Session
+from rawrepo.pgbouncer import kill_clients
 from rawrepo.pool import Pool
 
 SQL_DIR = Path(__file__).parent / "sql_core"
@@ -33,6 +34,17 @@ async def prepare_server_kill(session: Session) -> Kill:
     return kill
 
 
+async def prepare_pooler_kill(session: Session) -> Kill:
+    """Behind pgbouncer a server process is not the client's connection: drop the
+    client connections at the pooler instead (its admin console's KILL)."""
+    url = session.database.url.render(mask=False)
+
+    async def kill() -> None:
+        await kill_clients(url)
+
+    return kill
+
+
 async def prepare_close(session: Session) -> Kill:
     """SQLite has no server to kill a connection: close it under the pool instead."""
     connection = session.connection
@@ -42,6 +54,7 @@ async def prepare_close(session: Session) -> Kill:
 # How each backend's connection is killed behind the pool's back.
 KILLERS: dict[str, Callable[[Session], Awaitable[Kill]]] = {
     "postgresql": prepare_server_kill,
+    "postgresql+pgbouncer": prepare_pooler_kill,
     "mysql": prepare_server_kill,
     "sqlite": prepare_close,
 }
@@ -285,12 +298,12 @@ async def test_sessions_that_raise_leave_no_connection_in_use(
 
 
 async def test_killed_idle_connection_is_never_handed_out_again(
-    make_db: Callable[..., Database], rawrepo_backend: str
+    make_db: Callable[..., Database], rawrepo_backend: str, rawrepo_target: str
 ) -> None:
     db = make_db(pool_size=1, max_overflow=0, pool_timeout=5)
     async with db.session() as session:
         victim = session.connection
-        kill = await KILLERS[rawrepo_backend](session)
+        kill = await KILLERS.get(rawrepo_target, KILLERS[rawrepo_backend])(session)
     await kill()
     for _ in range(3):
         async with db.session() as session:
@@ -301,13 +314,13 @@ async def test_killed_idle_connection_is_never_handed_out_again(
 
 
 async def test_connection_killed_mid_session_fails_cleanly_and_the_next_session_works(
-    make_db: Callable[..., Database], rawrepo_backend: str
+    make_db: Callable[..., Database], rawrepo_backend: str, rawrepo_target: str
 ) -> None:
     db = make_db(pool_size=1, max_overflow=0, pool_timeout=5)
     with pytest.raises(ConnectionFailed):
         async with db.session() as session:
             victim = session.connection
-            kill = await KILLERS[rawrepo_backend](session)
+            kill = await KILLERS.get(rawrepo_target, KILLERS[rawrepo_backend])(session)
             await kill()
             await session.fetch_value("core.select_one")
     pool = live_pool(db)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
+import secrets
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -56,6 +58,50 @@ _BY_SQLSTATE: dict[str, type[DatabaseError]] = {
     "57P03": ConnectionFailed,  # cannot_connect_now
 }
 _URL_OPTIONS = {"sslmode", "ssl", "statement_cache_size", "application_name", "connect_timeout"}
+_POOLER_HINT = (
+    "behind pgbouncer (or another pooler) in transaction mode, turn asyncpg's statement"
+    " cache off: add ?statement_cache_size=0 to the URL (see docs/scaling.md)"
+)
+
+
+class _UniquelyNamedStatements(asyncpg.Connection):  # type: ignore[misc]
+    """asyncpg's connection with statement names that no other connection uses.
+
+    asyncpg names cached statements ``__asyncpg_stmt_<n>__`` from a counter that starts
+    at 1 in every process. Behind a transaction-mode pooler two processes' clients share
+    server connections, so one's ``__asyncpg_stmt_3__`` may run the other's statement of
+    that name: a silently wrong result. With a random part per connection a statement
+    that lands on another server connection is simply missing there, a loud error (see
+    :func:`translate_error`); the documented pooler URL turns the cache off anyway.
+    """
+
+    __slots__ = ("_rawrepo_names",)
+    _rawrepo_names: tuple[str, Iterator[int]]
+
+    def _get_unique_id(self, prefix: str) -> str:
+        try:
+            tag, counter = self._rawrepo_names
+        except AttributeError:
+            tag, counter = self._rawrepo_names = (secrets.token_hex(6), itertools.count(1))
+        return f"__asyncpg_{prefix}_{tag}_{next(counter):x}__"
+
+
+def _pooler_symptom(exc: pgexc.PostgresError, qname: str | None) -> DatabaseError | None:
+    """The clear error for a prepared statement that vanished between its PREPARE and
+    its use: the server connection changed under the client (a transaction-mode pooler)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    message = getattr(exc, "message", None) or str(exc)
+    if sqlstate not in ("26000", "42P05") or '"__asyncpg_' not in message:
+        return None
+    where = f" [query {qname}]" if qname else ""
+    return DatabaseError(
+        f"{message}: the server connection changed between preparing and running the"
+        f" statement, so a connection pooler in transaction mode is in front of the"
+        f" server{where}",
+        sqlstate=sqlstate,
+        query=qname,
+        hint=_POOLER_HINT,
+    )
 
 
 def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseError:
@@ -67,6 +113,9 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
         # says SQLSTATE 22000, but the server saw nothing and the transaction lives on).
         return DataError(f"{name_parameter(str(exc), query)}{where}", query=qname)
     if isinstance(exc, pgexc.PostgresError):
+        pooled = _pooler_symptom(exc, qname)
+        if pooled is not None:
+            return pooled
         return server_error(
             {
                 "sqlstate": getattr(exc, "sqlstate", None),
@@ -159,13 +208,20 @@ class PostgresConnection:
     of the server once per statement, and only when a naive datetime is passed.
     """
 
-    __slots__ = ("_conn", "_tz_params", "created_at")
+    __slots__ = ("_conn", "_tz_params", "_unnamed", "created_at")
 
     def __init__(
-        self, conn: asyncpg.Connection, tz_params: dict[str, frozenset[int]] | None = None
+        self,
+        conn: asyncpg.Connection,
+        tz_params: dict[str, frozenset[int]] | None = None,
+        *,
+        unnamed: bool = False,
     ) -> None:
         self._conn = conn
         self._tz_params = {} if tz_params is None else tz_params
+        # statement cache off (behind a pooler): no named statement may outlive its
+        # transaction on the server connection
+        self._unnamed = unnamed
         self.created_at = time.monotonic()
 
     async def _naive_as_utc(self, query: Query, args: Args) -> tuple[Any, ...]:
@@ -290,7 +346,10 @@ class PostgresConnection:
         try:
             if _has_naive(args):
                 args = await self._naive_as_utc(query, args)
-            cursor = await self._conn.cursor(query.sql, *args)
+            if self._unnamed:  # asyncpg's cursor() always prepares a named statement
+                cursor = await (await self._conn.prepare(query.sql)).cursor(*args)
+            else:
+                cursor = await self._conn.cursor(query.sql, *args)
         except Exception as exc:
             raise translate_error(exc, query) from exc
         while True:
@@ -390,6 +449,7 @@ class PostgresDriver:
                 variable="DATABASE_URL",
             )
         self._kwargs: dict[str, Any] = {
+            "connection_class": _UniquelyNamedStatements,
             "host": url.host,
             "port": url.port,
             "user": url.username or "postgres",
@@ -432,7 +492,8 @@ class PostgresDriver:
         except BaseException as exc:
             conn.terminate()
             raise translate_error(exc) from exc
-        return PostgresConnection(conn, self._tz_params)
+        unnamed = self._kwargs.get("statement_cache_size") == 0
+        return PostgresConnection(conn, self._tz_params, unnamed=unnamed)
 
     async def _admin(self, sql: str) -> None:
         conn = await self._open(10.0, database="postgres")
@@ -485,10 +546,14 @@ def _describe_sync(
         raise failure
     with conn:
         pg = conn.pgconn
-        for i, query in enumerate(queries):
-            name = f"rawrepo_describe_{i}".encode()
-            res = pg.prepare(name, query.sql.encode())
+        for query in queries:
+            # The unnamed statement, prepared and described inside one transaction: on
+            # one server connection even behind a transaction-mode pooler (pgbouncer),
+            # and nothing left behind on it.
+            pg.exec_(b"BEGIN")
+            res = pg.prepare(b"", query.sql.encode())
             if res.status == pq.ExecStatus.FATAL_ERROR:
+                pg.exec_(b"ROLLBACK")
 
                 def field(code: pq.DiagnosticField, res: pq.abc.PGresult = res) -> str | None:
                     value = res.error_field(code)
@@ -508,7 +573,8 @@ def _describe_sync(
                 )
                 raw.append(None)
                 continue
-            d = pg.describe_prepared(name)
+            d = pg.describe_prepared(b"")
+            pg.exec_(b"ROLLBACK")
             cols = [
                 ((d.fname(j) or b"").decode(), d.ftype(j), d.ftable(j), d.ftablecol(j))
                 for j in range(d.nfields)

@@ -9,7 +9,6 @@ cannot be set up skips its tests with the reason, or fails them when
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -17,66 +16,32 @@ import pytest
 import pytest_asyncio
 
 from rawrepo import Database
-from rawrepo.testing import DatabaseFactory, required_backends
+from rawrepo.testing import DatabaseFactory
 
-from .servers import SERVERS, SQL_DIR, ServerUnavailable, ThrowawayServer
+from .registry import Registry
+from .servers import SERVERS, SQL_DIR, ThrowawayServer
 
 MakeDatabase = Callable[..., Awaitable[Database]]
 
 
-class _Registry:
-    """The throwaway servers of this test session, set up on first use."""
-
-    def __init__(self) -> None:
-        self.servers: dict[str, ThrowawayServer] = {}
-        self.failures: dict[str, str] = {}
-        self.startup_s: dict[str, float] = {}
-
-    def get(self, backend: str) -> ThrowawayServer:
-        if backend in self.failures:
-            self._unavailable(backend, self.failures[backend])
-        server = self.servers.get(backend)
-        if server is None:
-            started = time.monotonic()
-            try:
-                server = SERVERS[backend]()
-                self.servers[backend] = server
-                server.setup()
-            except (ServerUnavailable, OSError, KeyError) as exc:
-                self.failures[backend] = str(exc)
-                self._unavailable(backend, str(exc))
-            self.startup_s[backend] = time.monotonic() - started
-        if not server.running:
-            server.start()
-        return server
-
-    @staticmethod
-    def _unavailable(backend: str, reason: str) -> None:
-        text = f"cannot start a throwaway {backend} server for the fault tests: {reason}"
-        if backend in required_backends():
-            pytest.fail(f"RAWREPO_TEST_REQUIRE names {backend}, but {text}", pytrace=False)
-        pytest.skip(text)
-
-    def destroy(self) -> None:
-        for server in self.servers.values():
-            server.destroy()
-        self.servers.clear()
-
-
 @pytest.fixture(scope="session")
-def throwaway_servers() -> Iterator[_Registry]:
+def throwaway_servers() -> Iterator[Registry[ThrowawayServer]]:
     """Every throwaway server started in this session; all are stopped and deleted at the end."""
-    registry = _Registry()
+    registry: Registry[ThrowawayServer] = Registry(
+        SERVERS, "a throwaway server for the fault tests"
+    )
     yield registry
     registry.destroy()
 
 
 @pytest.fixture
 def fault_server(
-    rawrepo_backend: str, rawrepo_target: str, throwaway_servers: _Registry
+    rawrepo_backend: str, rawrepo_target: str, throwaway_servers: Registry[ThrowawayServer]
 ) -> ThrowawayServer:
     """The current backend's throwaway server, running, its URLs in the target's scheme."""
     server = throwaway_servers.get(rawrepo_backend)
+    if not server.running:
+        server.start()
     server.scheme = rawrepo_target
     return server
 

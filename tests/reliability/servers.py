@@ -194,6 +194,7 @@ class PostgresServer(ThrowawayServer):
     settings (``{"shared_preload_libraries": "pg_stat_statements"}``)."""
 
     backend = "postgresql"
+    extra_options = ""  # more ``-c name=value`` server options (the replication tests')
 
     def __init__(self, settings: dict[str, str] | None = None) -> None:
         super().__init__()
@@ -237,6 +238,7 @@ class PostgresServer(ThrowawayServer):
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
             " -c shared_buffers=16MB -c max_connections=150"
+            f" {self.extra_options}"
         ) + "".join(f" -c {key}={value}" for key, value in self.settings.items())
         _run(
             self._as_postgres(
@@ -269,6 +271,7 @@ class MariaDBServer(ThrowawayServer):
     server options (``["--performance-schema=ON"]``)."""
 
     backend = "mysql"
+    extra_args: tuple[str, ...] = ()  # more mariadbd options (the replication tests')
 
     def __init__(self, options: list[str] | None = None) -> None:
         super().__init__()
@@ -282,6 +285,11 @@ class MariaDBServer(ThrowawayServer):
         self.process: subprocess.Popen[bytes] | None = None
 
     def setup(self) -> None:
+        self.create_data()
+        self.start()
+
+    def create_data(self) -> None:
+        """``mariadb-install-db`` into the (new) data folder."""
         args = [
             self.install,
             "--no-defaults",
@@ -294,7 +302,6 @@ class MariaDBServer(ThrowawayServer):
             _chown(self.root, "mysql")
             args.append("--user=mysql")
         _run(args, timeout=120)
-        self.start()
 
     def start(self) -> None:
         args = [
@@ -310,6 +317,7 @@ class MariaDBServer(ThrowawayServer):
             "--innodb-buffer-pool-size=32M",
             "--max-connections=300",
             *self.options,
+            *self.extra_args,
         ]
         if _as_root():
             args.append("--user=mysql")

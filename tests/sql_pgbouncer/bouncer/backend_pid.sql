@@ -1,0 +1,2 @@
+-- The server process this statement ran on (behind pgbouncer: the server connection).
+SELECT pg_backend_pid()

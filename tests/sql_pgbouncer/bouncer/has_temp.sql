@@ -1,0 +1,1 @@
+SELECT to_regclass('pg_temp.bouncer_leak') IS NOT NULL

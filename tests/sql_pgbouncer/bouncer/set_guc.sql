@@ -1,0 +1,2 @@
+-- Session state: a setting for the rest of the session (not SET LOCAL).
+SELECT set_config('rawrepo.leak', :value, false)

@@ -1,0 +1,2 @@
+-- Session state: a plain SET.
+SET statement_timeout = '123s'

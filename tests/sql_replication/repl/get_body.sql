@@ -1,0 +1,1 @@
+SELECT body FROM repl_notes WHERE id = :id

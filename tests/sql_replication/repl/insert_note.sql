@@ -1,0 +1,1 @@
+INSERT INTO repl_notes (id, body) VALUES (:id, :body)

@@ -1,0 +1,2 @@
+-- Terminate another connection.
+KILL :pid

@@ -1,0 +1,1 @@
+SELECT id FROM repl_notes ORDER BY id

@@ -1,0 +1,1 @@
+GRANT SELECT ON repl_notes TO rr_plain

@@ -1,0 +1,2 @@
+-- Which server answered: its port (every throwaway server has its own).
+SELECT @@port

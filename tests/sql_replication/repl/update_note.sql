@@ -1,0 +1,1 @@
+UPDATE repl_notes SET body = :body WHERE id = :id
