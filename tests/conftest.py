@@ -41,8 +41,19 @@ async def observe_url(rawrepo_databases: DatabaseFactory) -> str:
 
 # Tests on servers they start themselves (the fault and replication suites) would only
 # run again unchanged on the postgresql+pgbouncer target, whose pgbouncer stands in front
-# of the shared test server, not theirs: they run on the direct targets alone.
+# of the shared test server, not theirs: they run on the direct targets alone. So do the
+# tests marked ``server_connections``: they kill or inspect the server connection behind
+# a client connection, which a pooler in transaction mode hands to whichever client needs
+# one next (the client's own connection to the pooler lives on).
 _OWN_SERVERS = {"fault_server", "fault_db", "topology"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "server_connections: the test kills or inspects the server connection behind a"
+        " client connection (not run through a pooler)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,7 +67,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             callspec is not None and callspec.params.get("rawrepo_target") == PGBOUNCER_TARGET
         )
         fixtures = set(getattr(item, "fixturenames", ()))
-        (repeats if on_pooler and _OWN_SERVERS & fixtures else keep).append(item)
+        direct = _OWN_SERVERS & fixtures or item.get_closest_marker("server_connections")
+        (repeats if on_pooler and direct else keep).append(item)
     if repeats:
         config.hook.pytest_deselected(items=repeats)
         items[:] = keep

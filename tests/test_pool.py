@@ -355,6 +355,7 @@ async def prepare_kill_all(sessions: list[Session], stack: AsyncExitStack) -> Ki
     return kill_all
 
 
+@pytest.mark.server_connections
 async def test_every_session_after_idle_connections_are_killed_succeeds(
     make_db: Callable[..., Database],
 ) -> None:

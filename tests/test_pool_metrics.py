@@ -62,6 +62,7 @@ async def test_waiting_callers_and_a_timeout_are_counted(make_db: Callable[..., 
     assert (status.timeouts, status.waiting, status.max_size) == (1, 0, 1)
 
 
+@pytest.mark.server_connections
 async def test_a_dead_connection_is_counted_as_replaced(
     make_db: Callable[..., Database], rawrepo_backend: str
 ) -> None:
@@ -80,6 +81,7 @@ async def test_a_dead_connection_is_counted_as_replaced(
     assert (metrics.replaced, metrics.size, metrics.in_use, metrics.timeouts) == (1, 1, 0, 0)
 
 
+@pytest.mark.server_connections
 @pytest.mark.rawrepo_backends("postgresql", "mysql")
 async def test_a_connection_found_dead_at_its_first_statement_is_counted_as_replaced(
     make_db: Callable[..., Database],

@@ -142,6 +142,7 @@ async def test_sqlite_receives_the_statement_with_its_tag(db: Database) -> None:
     ]
 
 
+@pytest.mark.server_connections
 @pytest.mark.rawrepo_backends("postgresql")
 async def test_a_query_is_prepared_once_with_its_tag_however_often_it_runs(
     db: Database,

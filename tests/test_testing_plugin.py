@@ -62,7 +62,7 @@ MIGRATIONS = __import__("pathlib").Path(__file__).parent / "db" / "migrations"
 def test_the_project_migrations_replace_the_bundled_ones(migrated_database_url):
     mine = migrate.status(migrated_database_url, migrations_dir=MIGRATIONS)
     assert [(m.id, m.applied) for m in mine] == [("0001.create-notes", True)]
-    bundled = {m.id: m.applied for m in migrate.status(migrated_database_url)}
+    bundled = {m.id: m.applied for m in migrate.status(migrated_database_url, bundled=True)}
     assert bundled["0001.create-users"] is False
 
 
