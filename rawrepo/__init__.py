@@ -14,9 +14,11 @@ from rawrepo.database import (
 )
 from rawrepo.errors import (
     CheckViolation,
+    CommitOutcomeUnknownError,
     ConfigurationError,
     ConflictError,
     ConnectionFailed,
+    ConnectionLost,
     DatabaseError,
     DataError,
     DeadlockDetected,
@@ -47,9 +49,11 @@ __version__ = "0.1.0"
 __all__ = [
     "BUNDLED_SQL_DIR",
     "CheckViolation",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailed",
+    "ConnectionLost",
     "DataError",
     "Database",
     "DatabaseError",

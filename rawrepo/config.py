@@ -71,6 +71,13 @@ class DatabaseURL:
     password: str | None = field(default=None, repr=False)
     database: str | None = None
     query: Mapping[str, str] = field(default_factory=dict)
+    hosts: tuple[tuple[str, int], ...] = ()
+    """Every ``(host, port)`` the URL lists, in order (``host``/``port`` are the first);
+    empty for SQLite."""
+
+    def __post_init__(self) -> None:
+        if not self.hosts and self.host is not None and self.port is not None:
+            object.__setattr__(self, "hosts", ((self.host, self.port),))
 
     @property
     def is_memory(self) -> bool:
@@ -95,11 +102,10 @@ class DatabaseURL:
                 if self.password is not None:
                     auth += ":" + ("***" if mask else quote(self.password, safe=""))
                 auth += "@"
-            host = self.host or ""
-            if ":" in host:
-                host = f"[{host}]"
-            port = f":{self.port}" if self.port else ""
-            text = f"{self.scheme}://{auth}{host}{port}/{quote(database or '', safe='')}"
+            hosts = ",".join(
+                (f"[{host}]" if ":" in host else host) + f":{port}" for host, port in self.hosts
+            )
+            text = f"{self.scheme}://{auth}{hosts}/{quote(database or '', safe='')}"
         if self.query:
             text += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.query.items())
         return text
@@ -139,13 +145,29 @@ def parse_url(url: str, *, variable: str = "DATABASE_URL") -> DatabaseURL:
             database=unquote(path) or ":memory:",
             query=query,
         )
+    rest = url.split("://", 1)[1]
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    auth, at, hostlist = netloc.rpartition("@")
+    entries = hostlist.split(",")
     try:
-        parts = urlsplit(url)
+        # the first host stands for all in urlsplit; each one is parsed on its own
+        parts = urlsplit(url.replace(netloc, f"{auth}{at}{entries[0]}", 1))
         port = parts.port
+        hosts = tuple(_host_entry(entry, _DEFAULT_PORTS[dialect]) for entry in entries)
     except ValueError as exc:
         raise ConfigurationError(
             f"{variable} is malformed ({exc}): {mask_url(url)!r}", variable=variable
         ) from None
+    if len(hosts) > 1 and any(not host for host, _ in hosts):
+        raise ConfigurationError(
+            f"{variable} lists an empty host (h1:5432,h2:5433 expected): {mask_url(url)!r}",
+            variable=variable,
+        )
+    if len(set(hosts)) != len(hosts):
+        raise ConfigurationError(
+            f"{variable} lists a host twice: {mask_url(url)!r}", variable=variable
+        )
+    hosts = tuple((host or "127.0.0.1", number) for host, number in hosts)
     database = unquote(parts.path.lstrip("/")) or None
     return DatabaseURL(
         raw=url,
@@ -154,11 +176,19 @@ def parse_url(url: str, *, variable: str = "DATABASE_URL") -> DatabaseURL:
         driver=driver,
         host=parts.hostname or "127.0.0.1",
         port=port or _DEFAULT_PORTS[dialect],
+        hosts=hosts,
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
         database=database,
         query=dict(parse_qsl(parts.query)),
     )
+
+
+def _host_entry(entry: str, default_port: int) -> tuple[str, int]:
+    """One ``host[:port]`` of a URL's host list (an IPv6 address in brackets)."""
+    parts = urlsplit(f"//{entry}")
+    port = parts.port  # ValueError when not a port number 0..65535
+    return unquote(parts.hostname or ""), port or default_port
 
 
 def mask_url(url: str) -> str:

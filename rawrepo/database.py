@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rawrepo.config import Dialect, Settings, mask_url
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
 from rawrepo.errors import (
+    CommitOutcomeUnknownError,
     ConnectionFailed,
+    ConnectionLost,
     DatabaseError,
     RawRepoError,
     ReadOnlySessionError,
@@ -84,6 +86,10 @@ class HealthStatus:
     acquisitions: int = 0
     timeouts: int = 0
     replaced: int = 0
+    host: str | None = None
+    """``host:port`` of the server that answered the ping (with several hosts in the
+    URL: the one the pool's connections go to now; SQLite: the database file); None
+    when none answered."""
     replicas: list[ReplicaHealth] = field(default_factory=list)
     """Each read replica's state (empty without replicas); ``healthy`` above is the
     primary's alone, since reads fall back to it when no replica can serve them."""
@@ -344,8 +350,15 @@ class Session:
             self._busy = True
             try:
                 result = await getattr(self._conn, op)(q, args)
-            except ConnectionFailed:
+            except ConnectionFailed as exc:
                 self._busy = False
+                await _note_lost(self._db, self._pool, self._conn, exc)
+                if not self._begun and q.is_write:
+                    # An autocommit write: the server may have run and committed it
+                    # before the connection died. Sending it again could apply it twice.
+                    raise _outcome_unknown(
+                        exc, self._conn, f"query {q.name} (an autocommit write)"
+                    ) from exc
                 if not self._begun and (
                     self._reused or (self._route is not None and self._route.on_replica)
                 ):
@@ -379,7 +392,7 @@ class Session:
                 if self._trace is not None:
                     self._trace.end_transaction("rollback", exc)
             raise
-        await self._conn.commit()
+        await _commit(self._db, self._pool, self._conn)
         self._begun = False
         if self._trace is not None:
             self._trace.end_transaction("commit")
@@ -581,7 +594,7 @@ class _SessionContext:
                 if session._failure is not None:
                     await _end_lost(session, pool, conn)
                 try:
-                    await conn.commit()
+                    await _commit(self._db, pool, conn)
                 except TransactionRolledBackError:
                     await pool.release(conn)  # the transaction ended; the connection is fine
                     raise
@@ -624,6 +637,55 @@ class _SessionContext:
             return
         await _abandon(pool, conn)  # it could not say: another connection will
         await replicas.record_from_pool(session, self._db._require_pool())
+
+
+async def _commit(db: Database, pool: Pool, conn: Connection) -> None:
+    """COMMIT. A connection known dead before COMMIT is sent raises ConnectionLost (the
+    server rolled the transaction back: a retry is safe); one lost after it was sent
+    raises CommitOutcomeUnknownError (it may have committed)."""
+    if conn.is_closed():
+        error = ConnectionLost(
+            f"the connection to {conn.host} was lost before COMMIT was sent; the server"
+            " rolled the transaction back, so nothing of it is committed",
+            host=conn.host,
+        )
+        await _note_lost(db, pool, conn, error)
+        raise error
+    try:
+        await conn.commit()
+    except ConnectionFailed as exc:
+        await _note_lost(db, pool, conn, exc)
+        raise _outcome_unknown(exc, conn, "COMMIT") from exc
+
+
+def _outcome_unknown(
+    exc: ConnectionFailed, conn: Connection, what: str
+) -> CommitOutcomeUnknownError:
+    return CommitOutcomeUnknownError(
+        f"the connection to {exc.host or conn.host} was lost after {what} was sent and"
+        f" before its answer: the change may or may not have been committed"
+        f" ({exc.message})",
+        error=exc,
+        query=exc.query,
+        host=exc.host or conn.host,
+        hint="read back whether it was applied before doing it again, or retry an"
+        " idempotent operation (e.g. TaskService.create with the same idempotency_key)",
+    )
+
+
+async def _note_lost(db: Database, pool: Pool, conn: Connection, exc: ConnectionFailed) -> None:
+    """A connection failed: name its host in the error, and after a failover (several
+    hosts listed, or a server that stopped taking writes) drop the pool's other
+    connections to that host."""
+    if exc.host is None:
+        exc.host = conn.host
+    if isinstance(exc, ConnectionLost) and (len(db.url.hosts) > 1 or exc.sqlstate in _NOT_WRITABLE):
+        await pool.host_lost(conn.host)
+
+
+# the server answered but takes no writes: PostgreSQL read_only_sql_transaction, MySQL
+# --read-only (ER_OPTION_PREVENTS_STATEMENT), Galera's node not ready (ER_UNKNOWN_COM_ERROR)
+_NOT_WRITABLE = frozenset({"25006", "1290", "1047"})
 
 
 async def _end_lost(session: Session, pool: Pool, conn: Connection) -> None:
@@ -975,11 +1037,28 @@ class Database:
         *,
         retries: int = 3,
         backoff: float = 0.05,
+        max_backoff: float = 1.0,
     ) -> T:
-        """Run ``fn(session)`` in a new session; rerun it on SerializationFailure or
-        DeadlockDetected (any TransientError, also when ``fn`` caught it and the session
-        ended with TransactionRolledBackError) up to ``retries`` more times, with
-        jittered exponential backoff; the last error is raised when they run out."""
+        """Run ``fn(session)`` in a new session; rerun it when the failure means nothing
+        was committed and a retry may succeed: any TransientError, i.e.
+        SerializationFailure, DeadlockDetected (a Galera certification conflict too) and
+        ConnectionLost (the connection died before COMMIT was sent, the server became
+        read-only, or no host took a connection, as during a failover), also when
+        ``fn`` caught it and the session ended with TransactionRolledBackError.
+
+        Up to ``retries`` more runs, waiting ``min(backoff * 2**n, max_backoff)``
+        seconds, jittered by ±50 %, before rerun ``n + 1``; the last error is raised when they
+        run out. To ride out a primary failover, allow its length: e.g. ``retries=30,
+        max_backoff=1.0`` waits about 25 s in all (see docs/ha.md).
+
+        CommitOutcomeUnknownError (the connection was lost after COMMIT was sent) is
+        never retried: ``fn`` may have committed, and running it again could apply its
+        writes twice."""
+        if retries < 0 or backoff < 0 or max_backoff < 0:
+            raise ValueError(
+                "run_in_transaction: retries, backoff and max_backoff must be >= 0, got"
+                f" retries={retries!r}, backoff={backoff!r}, max_backoff={max_backoff!r}"
+            )
         attempt = 0
         while True:
             try:
@@ -988,9 +1067,14 @@ class Database:
             except (TransientError, TransactionRolledBackError) as exc:
                 if attempt >= retries or not _retryable(exc):
                     raise
-                delay = backoff * (2**attempt) * (0.5 + random.random())
+                delay = min(backoff * 2 ** min(attempt, 60), max_backoff) * (0.5 + random.random())
                 attempt += 1
-                logger.info("transaction failed transiently; retry %d in %.3fs", attempt, delay)
+                logger.info(
+                    "transaction failed transiently (%s); retry %d in %.3fs",
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
                 await asyncio.sleep(delay)
 
     async def health_check(self, timeout: float = 3.0) -> HealthStatus:
@@ -999,6 +1083,7 @@ class Database:
         start = time.perf_counter()
         version: str | None = None
         error: str | None = None
+        host: str | None = None
         pool = self._ensure_pool()
         replicas = (
             None
@@ -1007,13 +1092,23 @@ class Database:
         )
         try:
             async with asyncio.timeout(timeout):
-                conn, _ = await pool.acquire(timeout=min(pool.timeout, timeout))
-                try:
-                    await conn.ping()
-                    version = await conn.server_version()
-                except BaseException:
-                    await _abandon(pool, conn)
-                    raise
+                while True:
+                    conn, reused = await pool.acquire(timeout=min(pool.timeout, timeout))
+                    try:
+                        await conn.ping()
+                        version = await conn.server_version()
+                        host = conn.host
+                    except ConnectionFailed as exc:
+                        await _note_lost(self, pool, conn, exc)
+                        await _abandon(pool, conn)
+                        if reused:  # an idle connection that died (a failover): a new one
+                            pool.replaced += 1
+                            continue
+                        raise
+                    except BaseException:
+                        await _abandon(pool, conn)
+                        raise
+                    break
                 await pool.release(conn)
         except TimeoutError:
             error = f"no answer within {timeout:g}s"
@@ -1028,6 +1123,7 @@ class Database:
             server_version=version,
             latency_ms=round(latency, 3) if error is None else None,
             error=error,
+            host=host,
             **asdict(pool.metrics()),
             replicas=[] if replicas is None else await replicas,
         )

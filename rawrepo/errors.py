@@ -15,6 +15,9 @@ the same violation raises the same class on PostgreSQL, MySQL and SQLite.
     │   └── ReadOnlySessionError           a write in a read-only session (nothing sent)
     ├── DatabaseError                      anything the server or driver reported
     │   ├── ConnectionFailed               cannot connect, or the connection died
+    │   │   └── ConnectionLost (also TransientError)  lost before COMMIT was sent, or no
+    │   │                                  listed host took a connection: retry is safe
+    │   ├── CommitOutcomeUnknownError      lost after COMMIT was sent: it may have committed
     │   ├── PoolTimeoutError               no free connection within pool_timeout
     │   ├── DataError                      value too long, out of range, malformed
     │   ├── IntegrityError                 a constraint rejected the change
@@ -44,9 +47,11 @@ from __future__ import annotations
 
 __all__ = [
     "CheckViolation",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailed",
+    "ConnectionLost",
     "DataError",
     "DatabaseError",
     "DeadlockDetected",
@@ -174,7 +179,21 @@ class DatabaseError(RawRepoError):
 
 
 class ConnectionFailed(DatabaseError):
-    """The server cannot be reached, or the connection was lost mid-use."""
+    """The server cannot be reached, or the connection was lost mid-use. ``host``
+    (``"host:port"``) names the server, where known."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        sqlstate: str | None = None,
+        query: str | None = None,
+        position: int | None = None,
+        hint: str | None = None,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(message, sqlstate=sqlstate, query=query, position=position, hint=hint)
+        self.host = host
 
 
 class PoolTimeoutError(DatabaseError, TimeoutError):
@@ -231,6 +250,38 @@ class SerializationFailure(TransientError):
 
 class DeadlockDetected(TransientError):
     """The server broke a deadlock by aborting this transaction; retry it."""
+
+
+class ConnectionLost(ConnectionFailed, TransientError):
+    """The connection died before COMMIT was sent (or the server answered that it is
+    read-only, PostgreSQL SQLSTATE 25006: it is no longer the primary), or none of the
+    URL's hosts took a new connection (refused, timed out, none writable). The server
+    commits nothing of a transaction whose connection it lost, so running the unit of
+    work again is safe: :meth:`~rawrepo.Database.run_in_transaction` does."""
+
+
+class CommitOutcomeUnknownError(DatabaseError):
+    """The connection was lost after COMMIT was sent and before its answer arrived (or,
+    in an autocommit session, while a write was running): the transaction may or may
+    not have committed, and nobody can say which until the data is read back.
+
+    Never retried automatically: a retry could apply the write twice. Read back (on a
+    new session) whether it committed, or retry an operation that is idempotent, e.g.
+    ``TaskService.create(..., idempotency_key=...)`` (see ``docs/ha.md``). ``error`` is
+    the connection failure (also the ``__cause__``); ``host`` the server it was on."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        error: DatabaseError | None = None,
+        query: str | None = None,
+        hint: str | None = None,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(message, query=query, hint=hint)
+        self.error = error
+        self.host = host
 
 
 class TransactionRolledBackError(DatabaseError):

@@ -41,6 +41,7 @@ and the database's own message; URLs in messages have their password masked.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import re
@@ -54,8 +55,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from rawrepo.config import DEFAULT_DATABASE_URL, DIALECTS, DatabaseURL, Dialect, parse_url
-from rawrepo.errors import ConfigurationError, MigrationError
+from rawrepo.config import (
+    DEFAULT_DATABASE_URL,
+    DIALECTS,
+    DatabaseURL,
+    Dialect,
+    mask_url,
+    parse_url,
+)
+from rawrepo.errors import ConfigurationError, ConnectionFailed, MigrationError
 from rawrepo.migration_review import MigrationWarning, review_file
 
 __all__ = [
@@ -193,7 +201,59 @@ def _target(url: str | None) -> _Target:
     else:
         parsed = parse_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
         from_env = True
+    if len(parsed.hosts) > 1:
+        parsed = _reachable_host(parsed)
     return _Target(url=parsed, yoyo=_yoyo_url(parsed), from_env=from_env)
+
+
+def _reachable_host(url: DatabaseURL) -> DatabaseURL:
+    """A URL with several hosts as the one host to migrate on: PostgreSQL's first
+    writable one (``target_session_attrs``, read-write by default), MySQL's first that
+    takes a connection. ConnectionFailed naming every host when none does."""
+    failures: list[str] = []
+    if url.dialect == "postgresql":
+        import psycopg
+
+        target = url.query.get("target_session_attrs", "read-write")
+        try:
+            with psycopg.connect(
+                host=",".join(host for host, _ in url.hosts),
+                port=",".join(str(port) for _, port in url.hosts),
+                user=url.username or "postgres",
+                password=url.password,
+                dbname=url.database or "postgres",
+                target_session_attrs=target,
+                connect_timeout=10,
+            ) as conn:
+                found = (conn.info.host, int(conn.info.port))
+        except psycopg.Error as exc:
+            text = mask_url(str(exc))
+            failures.append(text.replace(url.password, "***") if url.password else text)
+        else:
+            return _one_host(url, found)
+    else:
+        import pymysql
+
+        for host, port in url.hosts:
+            try:
+                pymysql.connect(
+                    host=host,
+                    port=port,
+                    user=url.username or "root",
+                    password=url.password or "",
+                    connect_timeout=10,
+                ).close()
+            except pymysql.MySQLError as exc:
+                failures.append(f"{host}:{port}: {exc}")
+                continue
+            return _one_host(url, (host, port))
+    raise ConnectionFailed(
+        f"cannot migrate {url}: no host took a connection ({'; '.join(failures)})"
+    )
+
+
+def _one_host(url: DatabaseURL, host: tuple[str, int]) -> DatabaseURL:
+    return dataclasses.replace(url, host=host[0], port=host[1], hosts=(host,))
 
 
 def migrations_root(migrations_dir: str | Path | None = None, *, bundled: bool = False) -> Path:

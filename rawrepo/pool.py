@@ -86,6 +86,9 @@ class Pool:
         self._timer_at = math.inf
         self._idle: list[Connection] = []
         self._out: set[Connection] = set()  # handed out and not yet given back
+        # host -> when a connection to it was found lost (failover): older connections
+        # to that host are closed instead of handed out or kept
+        self._lost: dict[str, float] = {}
         self._open = 0
         self._closed = False
         self.acquisitions = 0
@@ -206,7 +209,7 @@ class Pool:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if conn.is_closed() or now - conn.created_at >= self.recycle:
+            if conn.is_closed() or now - conn.created_at >= self.recycle or self._stale(conn):
                 self.replaced += 1
                 await self._close(conn)
                 continue
@@ -227,13 +230,39 @@ class Pool:
         try:
             if discard or self._closed or len(self._idle) >= self.keep_idle:
                 await self._close(conn)
-            elif conn.is_closed() or time.monotonic() - conn.created_at >= self.recycle:
+            elif (
+                conn.is_closed()
+                or time.monotonic() - conn.created_at >= self.recycle
+                or self._stale(conn)
+            ):
                 self.replaced += 1
                 await self._close(conn)
             else:
                 self._idle.append(conn)
         finally:
             self._release_slot()
+
+    def _stale(self, conn: Connection) -> bool:
+        """Opened before its server was found gone (see :meth:`host_lost`)."""
+        if not self._lost:
+            return False
+        lost = self._lost.get(conn.host)
+        return lost is not None and conn.created_at <= lost
+
+    async def host_lost(self, host: str) -> int:
+        """A connection to ``host`` was lost, or the server there stopped taking writes
+        (a failover): close the idle connections to it now, and the ones in use when
+        they come back, instead of handing them out again. Connections opened later are
+        kept. Returns how many idle ones were closed (counted in ``replaced``)."""
+        self._lost[host] = time.monotonic()
+        stale = [conn for conn in self._idle if conn.host == host]
+        if not stale:
+            return 0
+        self._idle = [conn for conn in self._idle if conn.host != host]
+        for conn in stale:
+            self.replaced += 1
+            await self._close(conn)
+        return len(stale)
 
     async def forget(self, conn: Connection) -> None:
         """Release a connection that was already closed or aborted by its user (at most

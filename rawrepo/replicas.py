@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -113,6 +114,16 @@ class ReplicaSet:
         self.ops: Replication = replication_for(settings.url.dialect)
         self._drivers = []
         for url in self.urls:
+            if (
+                url.dialect == "postgresql"
+                and len(url.hosts) > 1
+                and "target_session_attrs" not in url.query
+            ):
+                # a replica URL listing several servers reads from a standby among them
+                # (the primary only when none answers), not from the writable one
+                url = dataclasses.replace(
+                    url, query={**url.query, "target_session_attrs": "prefer-standby"}
+                )
             try:
                 self._drivers.append(load_driver(url))
             except ConfigurationError as exc:  # the driver names DATABASE_URL

@@ -38,6 +38,7 @@ from rawrepo.database import Database
 from rawrepo.drivers.base import Column, QueryDescription
 from rawrepo.errors import (
     ConfigurationError,
+    ConnectionFailed,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -342,8 +343,10 @@ def _check_one(
 ) -> QueryCheck:
     result = QueryCheck(query.name, str(query.path))
     described: QueryDescription | None = None
-    if dialect in _RUNS_STATEMENTS and isinstance(
-        outcome, IntegrityError | DataError | TransientError
+    if (
+        dialect in _RUNS_STATEMENTS
+        and isinstance(outcome, IntegrityError | DataError | TransientError)
+        and not isinstance(outcome, ConnectionFailed)  # ConnectionLost is transient too
     ):
         # The server compiled and ran the statement; the placeholder values broke a rule.
         result.note = (

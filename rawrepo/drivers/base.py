@@ -81,6 +81,8 @@ class Connection(Protocol):
 
     created_at: float
     """``time.monotonic()`` when the connection was opened (for pool recycling)."""
+    host: str
+    """``host:port`` of the server the connection reached (SQLite: the file)."""
 
     def is_closed(self) -> bool:
         """True when the connection is known to be unusable (closed or lost)."""

@@ -50,6 +50,7 @@ from rawrepo.errors import (
     CheckViolation,
     ConfigurationError,
     ConnectionFailed,
+    ConnectionLost,
     DatabaseError,
     DataError,
     DeadlockDetected,
@@ -60,6 +61,7 @@ from rawrepo.errors import (
     TransientError,
     UniqueViolation,
 )
+from rawrepo.hosts import HostList, connect_first, hostport
 from rawrepo.queries import Query
 
 __all__ = ["MySQLConnection", "MySQLDriver", "translate_error"]
@@ -73,6 +75,10 @@ _SESSION_SETUP = (
     "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
 )
 _CONNECTION_LOST = {0, 1053, 1927, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+# Galera: "WSREP has not yet prepared node for application use" (a node that lost its
+# cluster's quorum, or still joining): for writes and reads it is as good as gone
+_NODE_NOT_READY = {1047}
+_READ_ONLY = 1290  # ER_OPTION_PREVENTS_STATEMENT; a demoted server says --read-only
 _DATA = {1264, 1265, 1292, 1366, 1406, 1367, 3140, 4078}
 _BY_CODE: dict[int, type[DatabaseError]] = {
     1062: UniqueViolation,
@@ -94,7 +100,7 @@ _KEY_RE = re.compile(r"for key '(?:(?P<table>[^'.]*)\.)?(?P<constraint>[^']*)'")
 _CHECK_RE = re.compile(r"CONSTRAINT `(?P<constraint>[^`]*)` failed for `[^`]*`\.`(?P<table>[^`]*)`")
 _CHECK8_RE = re.compile(r"Check constraint '(?P<constraint>[^']*)' is violated")
 _COLUMN_RE = re.compile(r"(?:Column|Field) '(?P<column>[^']*)'")
-_URL_OPTIONS = {"connect_timeout", "charset"}
+_URL_OPTIONS = {"connect_timeout", "charset", "wsrep_sync_wait"}
 
 
 def translate_error(
@@ -110,8 +116,13 @@ def translate_error(
         text = f"{message}{where}"
         cls = _BY_CODE.get(code)
         if cls is None:
-            if code in _CONNECTION_LOST or isinstance(exc, errors.InterfaceError):
-                cls = ConnectionFailed
+            if (
+                code in _CONNECTION_LOST
+                or code in _NODE_NOT_READY
+                or (code == _READ_ONLY and "read-only" in message.replace("_", "-"))
+                or isinstance(exc, errors.InterfaceError)
+            ):
+                cls = ConnectionLost
             elif code in _DATA or isinstance(exc, errors.DataError):
                 cls = DataError
             elif isinstance(exc, errors.IntegrityError):
@@ -140,7 +151,7 @@ def translate_error(
         return DataError(f"a parameter value is out of range: {exc}{where}", query=qname)
     if isinstance(exc, OSError | asyncio.TimeoutError | EOFError | asyncio.IncompleteReadError):
         text = str(exc) or type(exc).__name__
-        return ConnectionFailed(f"MySQL connection failed: {text}{where}", query=qname)
+        return ConnectionLost(f"MySQL connection failed: {text}{where}", query=qname)
     return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
 
 
@@ -383,7 +394,7 @@ class MySQLConnection:
     in their exception module, their unbuffered cursor and how a closed socket shows.
     """
 
-    __slots__ = ("_conn", "_driver", "created_at")
+    __slots__ = ("_conn", "_driver", "created_at", "host")
     _errors: ClassVar[ModuleType] = myerr
     _stream_cursor: ClassVar[type] = _QuietStreamCursor
 
@@ -391,6 +402,7 @@ class MySQLConnection:
         self._conn = conn
         self._driver = driver
         self.created_at = time.monotonic()
+        self.host = ""
 
     def _error(
         self, exc: BaseException, query: Query | None = None, args: Args | None = None
@@ -427,7 +439,7 @@ class MySQLConnection:
         thread_id = self.thread_id
         await self.close()
         if self._driver is not None:
-            await self._driver.kill(thread_id)
+            await self._driver.kill(thread_id, host=self.host)
         return False
 
     async def _plumbing(self, sql: str) -> None:
@@ -625,6 +637,17 @@ class MySQLDriver:
             **self._driver_kwargs(),
         }
         self._kwargs.update(options)
+        self.hosts = HostList(url.hosts)
+        self._setup: tuple[str, ...] = _SESSION_SETUP
+        sync_wait = url.query.get("wsrep_sync_wait")
+        if sync_wait is not None:
+            if not sync_wait.isdigit() or not 0 <= int(sync_wait) <= 15:
+                raise ConfigurationError(
+                    "DATABASE_URL option wsrep_sync_wait must be an integer 0..15 (a bit"
+                    f" mask of Galera's causality checks; 1: reads), got {sync_wait!r}",
+                    variable="DATABASE_URL",
+                )
+            self._setup = (*_SESSION_SETUP, f"SET SESSION wsrep_sync_wait = {int(sync_wait)}")
 
     def _driver_kwargs(self) -> dict[str, Any]:
         """Connection arguments that differ between aiomysql and asyncmy."""
@@ -637,32 +660,68 @@ class MySQLDriver:
         return conn
 
     async def _open(self, timeout: float, **overrides: Any) -> Any:
-        kwargs = {**self._kwargs, **overrides, "connect_timeout": timeout}
+        conn, _ = await self._open_host(timeout, **overrides)
+        return conn
+
+    async def _open_host(self, timeout: float, **overrides: Any) -> tuple[Any, str]:
+        """A connection to the first of the URL's hosts that takes one (in order, from
+        the one that took the last), and that host's ``host:port``."""
+        return await connect_first(
+            self.hosts,
+            lambda host, port: self._open_one(host, port, timeout, **overrides),
+            describe=str(self.url),
+        )
+
+    async def _open_one(
+        self, host: str, port: int, timeout: float, **overrides: Any
+    ) -> tuple[Any, str]:
+        name = hostport(host, port)
+        kwargs = {
+            **self._kwargs,
+            "host": host,
+            "port": port,
+            **overrides,
+            "connect_timeout": timeout,
+        }
         try:
             async with asyncio.timeout(timeout + 1):
                 conn = await self._dial(**kwargs)
         except Exception as exc:
             err = translate_error(exc, None, self._errors)
-            # a refused login or a missing database is a failure to connect too
-            raise ConnectionFailed(
-                f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
+            # a refused login or a missing database is a failure to connect too, and no
+            # retry mends it; a host that is down may come back
+            cls = ConnectionLost if isinstance(err, ConnectionLost) else ConnectionFailed
+            where = name if len(self.hosts.hosts) > 1 else str(self.url)
+            raise cls(
+                f"cannot connect to {where}: {err.message}", sqlstate=err.sqlstate, host=name
             ) from exc
         try:
             async with conn.cursor() as cur:
-                for statement in _SESSION_SETUP:
+                for statement in self._setup:
                     await cur.execute(statement)
         except Exception as exc:
             conn.close()
-            raise translate_error(exc, None, self._errors) from exc
-        return conn
+            err = translate_error(exc, None, self._errors)
+            if isinstance(err, ConnectionLost):
+                err.host = name
+                err.message = f"cannot connect to {name}: {err.message}"
+            raise err from exc
+        return conn, name
 
     async def connect(self, timeout: float) -> MySQLConnection:
-        return self.connection_class(await self._open(timeout), self)
+        conn, host = await self._open_host(timeout)
+        connection = self.connection_class(conn, self)
+        connection.host = host
+        return connection
 
-    async def kill(self, thread_id: int, timeout: float = 2.0) -> None:
+    async def kill(self, thread_id: int, timeout: float = 2.0, *, host: str = "") -> None:
         """Kill a server connection (its running statement and its transaction) from a
-        new connection. Never raises: a thread that has already ended is fine."""
+        new connection to the same ``host`` (``host:port``; default: the URL's first).
+        Never raises: a thread that has already ended is fine."""
         kwargs = {**self._kwargs, "connect_timeout": timeout}
+        for name, port in self.hosts.hosts:
+            if hostport(name, port) == host:
+                kwargs.update(host=name, port=port)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(timeout):
                 conn = await self._dial(**kwargs)

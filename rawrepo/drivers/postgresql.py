@@ -30,6 +30,7 @@ from rawrepo.errors import (
     CheckViolation,
     ConfigurationError,
     ConnectionFailed,
+    ConnectionLost,
     DatabaseError,
     DataError,
     DeadlockDetected,
@@ -41,6 +42,7 @@ from rawrepo.errors import (
     TransientError,
     UniqueViolation,
 )
+from rawrepo.hosts import TARGET_SESSION_ATTRS, HostList, NotTargetServer, connect_first, hostport
 from rawrepo.queries import Query, json_default
 
 __all__ = ["PostgresConnection", "PostgresDriver", "translate_error"]
@@ -53,11 +55,21 @@ _BY_SQLSTATE: dict[str, type[DatabaseError]] = {
     "40001": SerializationFailure,
     "40P01": DeadlockDetected,
     "55P03": TransientError,  # lock_not_available
-    "57P01": ConnectionFailed,  # admin_shutdown (pg_terminate_backend)
-    "57P02": ConnectionFailed,  # crash_shutdown
-    "57P03": ConnectionFailed,  # cannot_connect_now
+    "57P01": ConnectionLost,  # admin_shutdown (pg_terminate_backend, a server stopping)
+    "57P02": ConnectionLost,  # crash_shutdown
+    "57P03": ConnectionLost,  # cannot_connect_now (starting up, or a standby not ready)
+    # read_only_sql_transaction: a write reached a server that is no longer (or not yet)
+    # the primary; for writes it is as good as gone, and the write was not applied
+    "25006": ConnectionLost,
 }
-_URL_OPTIONS = {"sslmode", "ssl", "statement_cache_size", "application_name", "connect_timeout"}
+_URL_OPTIONS = {
+    "sslmode",
+    "ssl",
+    "statement_cache_size",
+    "application_name",
+    "connect_timeout",
+    "target_session_attrs",
+}
 _POOLER_HINT = (
     "behind pgbouncer (or another pooler) in transaction mode, turn asyncpg's statement"
     " cache off: add ?statement_cache_size=0 to the URL (see docs/scaling.md)"
@@ -142,7 +154,7 @@ def translate_error(exc: BaseException, query: Query | None = None) -> DatabaseE
         | EOFError,
     ):
         text = str(exc) or type(exc).__name__
-        return ConnectionFailed(f"PostgreSQL connection failed: {text}{where}", query=qname)
+        return ConnectionLost(f"PostgreSQL connection failed: {text}{where}", query=qname)
     return DatabaseError(f"{type(exc).__name__}: {exc}{where}", query=qname)
 
 
@@ -157,7 +169,7 @@ def server_error(fields: Mapping[str, Any], qname: str | None) -> DatabaseError:
         if sqlstate.startswith("23"):
             cls = IntegrityError
         elif sqlstate.startswith("08"):
-            cls = ConnectionFailed
+            cls = ConnectionLost
         elif sqlstate.startswith("22"):
             cls = DataError
         else:
@@ -181,6 +193,25 @@ def server_error(fields: Mapping[str, Any], qname: str | None) -> DatabaseError:
         position=int(position) if position and str(position).isdigit() else None,
         hint=hint,
     )
+
+
+async def _not_target(conn: asyncpg.Connection, target: str) -> str | None:
+    """Why the server of ``conn`` is not of the ``target_session_attrs`` kind, or None."""
+    if target == "any":
+        return None
+    standby, read_only = await conn.fetchrow(
+        "SELECT pg_catalog.pg_is_in_recovery(),"
+        " pg_catalog.current_setting('transaction_read_only') = 'on'"
+    )
+    if target == "read-write" and read_only:
+        return "the server is read-only" + (" (a standby)" if standby else "")
+    if target == "read-only" and not read_only:
+        return "the server is not read-only"
+    if target == "primary" and standby:
+        return "the server is a standby"
+    if target == "standby" and not standby:
+        return "the server is not a standby"
+    return None
 
 
 def _rows_affected(status: str) -> int:
@@ -208,7 +239,7 @@ class PostgresConnection:
     of the server once per statement, and only when a naive datetime is passed.
     """
 
-    __slots__ = ("_conn", "_tz_params", "_unnamed", "created_at")
+    __slots__ = ("_conn", "_tz_params", "_unnamed", "created_at", "host")
 
     def __init__(
         self,
@@ -216,8 +247,10 @@ class PostgresConnection:
         tz_params: dict[str, frozenset[int]] | None = None,
         *,
         unnamed: bool = False,
+        host: str = "",
     ) -> None:
         self._conn = conn
+        self.host = host
         self._tz_params = {} if tz_params is None else tz_params
         # statement cache off (behind a pooler): no named statement may outlive its
         # transaction on the server connection
@@ -472,28 +505,93 @@ class PostgresDriver:
                     variable="DATABASE_URL",
                 ) from None
         self._kwargs.update(options)
+        target = url.query.get("target_session_attrs")
+        if target is not None and target not in TARGET_SESSION_ATTRS:
+            raise ConfigurationError(
+                f"DATABASE_URL option target_session_attrs must be one of"
+                f" {', '.join(TARGET_SESSION_ATTRS)}; got {target!r}",
+                variable="DATABASE_URL",
+            )
+        # libpq's default is any; with several hosts the point is to find the primary
+        self.target: str = target or ("read-write" if len(url.hosts) > 1 else "any")
+        self.hosts = HostList(url.hosts)
         # per statement text: the positions of its timestamptz parameters
         self._tz_params: dict[str, frozenset[int]] = {}
 
-    async def _open(self, timeout: float, **overrides: Any) -> asyncpg.Connection:
+    async def _dial(
+        self, host: str, port: int, timeout: float, **overrides: Any
+    ) -> asyncpg.Connection:
+        """One connection to one host; ConnectionLost when the host is down."""
+        name = hostport(host, port)
+        kwargs = {**self._kwargs, "host": host, "port": port, **overrides, "timeout": timeout}
         try:
-            return await asyncpg.connect(**{**self._kwargs, **overrides, "timeout": timeout})
+            return await asyncpg.connect(**kwargs)
         except Exception as exc:
             err = translate_error(exc)
-            # a refused login or a missing database is a failure to connect too
-            raise ConnectionFailed(
-                f"cannot connect to {self.url}: {err.message}", sqlstate=err.sqlstate
+            # a refused login or a missing database is a failure to connect too, and no
+            # retry mends it; a host that is down or starting up may come back
+            lost = not isinstance(exc, pgexc.PostgresError) or isinstance(err, ConnectionLost)
+            cls = ConnectionLost if lost else ConnectionFailed
+            where = name if len(self.hosts.hosts) > 1 else str(self.url)
+            raise cls(
+                f"cannot connect to {where}: {err.message}", sqlstate=err.sqlstate, host=name
             ) from exc
 
+    async def _open(self, timeout: float, **overrides: Any) -> asyncpg.Connection:
+        """A connection to the first host that takes it and is of the kind asked for."""
+        conn, _ = await self._open_host(timeout, **overrides)
+        return conn
+
+    async def _open_host(self, timeout: float, **overrides: Any) -> tuple[asyncpg.Connection, str]:
+        if self.target == "any":
+            return await connect_first(
+                self.hosts,
+                lambda host, port: self._dial_named(host, port, timeout, **overrides),
+                describe=str(self.url),
+            )
+        if self.target == "prefer-standby":
+            try:
+                return await self._targeted("standby", timeout, **overrides)
+            except ConnectionLost:
+                pass  # no standby took the connection; any server will do
+            return await self._targeted("any", timeout, **overrides)
+        return await self._targeted(self.target, timeout, **overrides)
+
+    async def _dial_named(
+        self, host: str, port: int, timeout: float, **overrides: Any
+    ) -> tuple[asyncpg.Connection, str]:
+        return await self._dial(host, port, timeout, **overrides), hostport(host, port)
+
+    async def _targeted(
+        self, target: str, timeout: float, **overrides: Any
+    ) -> tuple[asyncpg.Connection, str]:
+        async def attempt(host: str, port: int) -> tuple[asyncpg.Connection, str]:
+            conn = await self._dial(host, port, timeout, **overrides)
+            name = hostport(host, port)
+            try:
+                reason = await _not_target(conn, target)
+            except BaseException as exc:
+                conn.terminate()
+                err = translate_error(exc)
+                raise ConnectionLost(f"cannot connect to {name}: {err.message}", host=name) from exc
+            if reason is not None:
+                conn.terminate()
+                raise NotTargetServer(
+                    f"{reason} (target_session_attrs={target})", host=name, sqlstate="25006"
+                )
+            return conn, name
+
+        return await connect_first(self.hosts, attempt, describe=str(self.url))
+
     async def connect(self, timeout: float) -> PostgresConnection:
-        conn = await self._open(timeout)
+        conn, host = await self._open_host(timeout)
         try:
             await _bind_json(conn)
         except BaseException as exc:
             conn.terminate()
             raise translate_error(exc) from exc
         unnamed = self._kwargs.get("statement_cache_size") == 0
-        return PostgresConnection(conn, self._tz_params, unnamed=unnamed)
+        return PostgresConnection(conn, self._tz_params, unnamed=unnamed, host=host)
 
     async def _admin(self, sql: str) -> None:
         conn = await self._open(10.0, database="postgres")
@@ -509,7 +607,13 @@ class PostgresDriver:
     ) -> list[QueryDescription | DatabaseError]:
         # asyncpg does not expose a statement's source table columns; libpq (psycopg,
         # already installed for yoyo) describes a prepared statement without running it.
-        return await asyncio.to_thread(_describe_sync, self._kwargs, [q for q, _ in queries])
+        kwargs = {
+            **self._kwargs,
+            "host": ",".join(host for host, _ in self.url.hosts),
+            "port": ",".join(str(port) for _, port in self.url.hosts),
+            "target_session_attrs": self.target,
+        }
+        return await asyncio.to_thread(_describe_sync, kwargs, [q for q, _ in queries])
 
     async def create_database(self, name: str) -> None:
         await self._admin(f'CREATE DATABASE "{safe_identifier(name)}"')
@@ -534,6 +638,7 @@ def _describe_sync(
             user=kwargs["user"],
             password=kwargs["password"],
             dbname=kwargs["database"],
+            target_session_attrs=kwargs["target_session_attrs"],
             connect_timeout=10,
             autocommit=True,
         )

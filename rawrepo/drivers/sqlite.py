@@ -320,6 +320,7 @@ class SQLiteConnection:
         self._conn = conn
         self._driver = driver
         self.created_at = time.monotonic()
+        self.host = str(driver.url.database)
         self._closed = False
         self._in_transaction = False
         self._want_transaction = False

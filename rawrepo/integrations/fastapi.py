@@ -56,6 +56,7 @@ from pydantic import ValidationError
 from rawrepo.database import Database, Session
 from rawrepo.errors import (
     CheckViolation,
+    CommitOutcomeUnknownError,
     ConflictError,
     ConnectionFailed,
     DataError,
@@ -244,7 +245,9 @@ def install_error_handlers(app: FastAPI, *, retry_after: int = 1) -> None:
       ``ValueError`` (rawrepo's repositories raise it for bad paging and text);
     - 503 with ``Retry-After: <retry_after>``: :class:`~rawrepo.errors.PoolTimeoutError`,
       :class:`~rawrepo.errors.ConnectionFailed` and
-      :class:`~rawrepo.errors.TransientError` (serialization failure, deadlock);
+      :class:`~rawrepo.errors.TransientError` (serialization failure, deadlock) and
+      :class:`~rawrepo.errors.CommitOutcomeUnknownError` (retry with the same
+      ``Idempotency-Key``);
     - 500 for anything else, ``{"detail": "internal server error"}``: the exception
       never reaches the body; Starlette re-raises it to the server, which logs it.
 
@@ -280,7 +283,14 @@ def install_error_handlers(app: FastAPI, *, retry_after: int = 1) -> None:
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, PoolTimeoutError):
             return _error(503, "the database is busy: retry later", retry)
-        if isinstance(exc, TransientError):
+        if isinstance(exc, CommitOutcomeUnknownError):
+            return _error(
+                503,
+                "the database connection was lost while the change was being committed, so"
+                " it may or may not have been applied: retry it with the same Idempotency-Key",
+                retry,
+            )
+        if isinstance(exc, TransientError) and not isinstance(exc, ConnectionFailed):
             return _error(503, "the change conflicted with another one: retry it", retry)
         return _error(503, "the database is unavailable: retry later", retry)
 
@@ -301,6 +311,7 @@ def install_error_handlers(app: FastAPI, *, retry_after: int = 1) -> None:
         PoolTimeoutError: unavailable,
         ConnectionFailed: unavailable,
         TransientError: unavailable,
+        CommitOutcomeUnknownError: unavailable,
         Exception: internal,
     }
     for exc_class, handler in handlers.items():
