@@ -1,0 +1,161 @@
+"""The writer loop of the failover tests, and the check of what it left behind.
+
+``run_writers`` starts ``workers`` tasks that each create tasks for one user, one after
+the other, through :meth:`Database.run_in_transaction` and ``TaskService.create``, until
+``stop`` is set. Every logical write has a unique title, so reading the user's tasks
+back afterwards tells exactly which writes are stored and how many times:
+
+- *acknowledged*: ``run_in_transaction`` returned; the task must be stored, once;
+- *unknown*: it raised CommitOutcomeUnknownError; stored once or not at all, never
+  twice (reading back resolves it);
+- *failed*: it raised anything else (ConnectionLost after the retries ran out, say);
+  then it must not be stored: nothing reported failed may have been committed.
+
+The client-observed downtime is the longest stretch without an acknowledged write that
+contains the moment of the fault (``report.fault_at``, set by the test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rawrepo import Database, Session
+from rawrepo.errors import CommitOutcomeUnknownError
+from rawrepo.models import Task, TaskCreate
+from rawrepo.services.task import TaskService
+
+__all__ = ["Verdict", "WriteReport", "read_titles", "run_writers", "verify"]
+
+
+@dataclass
+class WriteReport:
+    """What the writers saw: titles by outcome, with the acknowledgment times."""
+
+    user_id: uuid.UUID
+    started_at: float = field(default_factory=time.monotonic)
+    fault_at: float | None = None
+    acknowledged: dict[str, float] = field(default_factory=dict)  # title -> when
+    unknown: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # title -> error type and text
+
+    def mark_fault(self) -> None:
+        """Note the moment the fault was injected (for the downtime)."""
+        self.fault_at = time.monotonic()
+
+    @property
+    def downtime(self) -> float | None:
+        """Seconds from the last acknowledgment before the fault to the first after it
+        (None if there was none after it)."""
+        if self.fault_at is None:
+            return None
+        times = sorted(self.acknowledged.values())
+        before = [t for t in times if t <= self.fault_at]
+        after = [t for t in times if t > self.fault_at]
+        if not after:
+            return None
+        return after[0] - (before[-1] if before else self.started_at)
+
+    def acknowledged_after_fault(self) -> int:
+        if self.fault_at is None:
+            return 0
+        return sum(1 for t in self.acknowledged.values() if t > self.fault_at)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The report held against what the database stores."""
+
+    acknowledged: int
+    lost: int  # acknowledged but not stored
+    duplicated: int  # stored more than once
+    unknown: int  # CommitOutcomeUnknownError
+    unknown_committed: int  # of those, stored (once)
+    failed: int  # other errors
+    failed_committed: int  # reported failed, yet stored
+    stored: int
+    errors: Counter[str]
+
+    def summary(self) -> str:
+        return (
+            f"acknowledged {self.acknowledged}, lost {self.lost}, duplicated"
+            f" {self.duplicated}, commit-outcome-unknown {self.unknown} (committed:"
+            f" {self.unknown_committed}), failed {self.failed} (committed:"
+            f" {self.failed_committed}), stored {self.stored}; errors {dict(self.errors)}"
+        )
+
+
+async def run_writers(
+    db: Database,
+    *,
+    workers: int,
+    stop: asyncio.Event,
+    user_id: uuid.UUID,
+    prefix: str,
+    retries: int = 40,
+    max_backoff: float = 0.5,
+    write_timeout: float = 90.0,
+    report: WriteReport | None = None,
+) -> WriteReport:
+    """Run the writers until ``stop`` is set; each one finishes its write in flight."""
+    report = report or WriteReport(user_id=user_id)
+    service = TaskService()
+
+    async def writer(worker: int) -> None:
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            title = f"{prefix}-{worker}-{seq}"
+            data = TaskCreate(title=title, user_id=user_id)
+
+            async def create(session: Session, data: TaskCreate = data) -> Task:
+                return await service.create(session, data)
+
+            try:
+                async with asyncio.timeout(write_timeout):
+                    await db.run_in_transaction(
+                        create, retries=retries, backoff=0.02, max_backoff=max_backoff
+                    )
+            except CommitOutcomeUnknownError:
+                report.unknown.append(title)
+            except Exception as exc:  # counted and checked: nothing failed may be stored
+                report.failed[title] = f"{type(exc).__name__}: {exc}"
+            else:
+                report.acknowledged[title] = time.monotonic()
+
+    await asyncio.gather(*(writer(n) for n in range(workers)))
+    return report
+
+
+async def read_titles(db: Database, user_id: uuid.UUID) -> Counter[str]:
+    """How many times each title is stored among the user's tasks."""
+    service = TaskService()
+    titles: Counter[str] = Counter()
+    skip = 0
+    async with db.create_session() as session:
+        while True:
+            page = await service.list_tasks(session, skip=skip, limit=1000, user_id=user_id)
+            titles.update(task.title for task in page)
+            if len(page) < 1000:
+                return titles
+            skip += len(page)
+
+
+async def verify(db: Database, report: WriteReport) -> Verdict:
+    """Read the user's tasks back (on ``db``, which must reach the current primary)."""
+    stored = await read_titles(db, report.user_id)
+    kinds = Counter(text.split(":", 1)[0] for text in report.failed.values())
+    return Verdict(
+        acknowledged=len(report.acknowledged),
+        lost=sum(1 for title in report.acknowledged if stored[title] == 0),
+        duplicated=sum(1 for count in stored.values() if count > 1),
+        unknown=len(report.unknown),
+        unknown_committed=sum(1 for title in report.unknown if stored[title] == 1),
+        failed=len(report.failed),
+        failed_committed=sum(1 for title in report.failed if stored[title] > 0),
+        stored=sum(stored.values()),
+        errors=kinds,
+    )
