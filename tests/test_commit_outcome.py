@@ -223,3 +223,35 @@ async def test_no_live_host_is_a_connection_lost_naming_every_host_without_the_p
         assert f"127.0.0.1:{port}" in (health.error or "")
     assert "s3cret-pw" not in text and "s3cret-pw" not in (health.error or "")
     assert not health.healthy and health.host is None
+
+
+@pytest.mark.parametrize("migrated", ["postgresql"], indirect=True)
+async def test_a_server_that_turned_read_only_counts_as_gone_and_its_connection_is_dropped(
+    proxied: tuple[FaultProxy, MakeDb],
+) -> None:
+    """PostgreSQL's SQLSTATE 25006 (as from a primary demoted to a standby): the write
+    raises ConnectionLost, nothing is stored, the connection is never handed out again,
+    and run_in_transaction's retry on a new connection stores the task once. (MySQL's
+    read-only server, 1290, is global: it would need a server of its own.)"""
+    _, make_db = proxied
+    db = await make_db(pool_size=1, max_overflow=0)
+    user_id = await _user(db)
+    async with db.create_session(autocommit=True) as session:
+        demoted = session.connection
+        await demoted.raw.execute("SET default_transaction_read_only = on")  # type: ignore[attr-defined]
+
+    with pytest.raises(ConnectionLost) as caught:
+        async with db.create_session() as session:
+            assert session.connection is demoted
+            await TaskService().create(session, TaskCreate(title="read-only", user_id=user_id))
+    assert caught.value.sqlstate == "25006"
+    assert demoted.is_closed()
+    assert await _stored(db, user_id, "read-only") == 0
+
+    calls: list[int] = []
+    async with db.create_session(autocommit=True) as session:
+        demoted = session.connection
+        await demoted.raw.execute("SET default_transaction_read_only = on")  # type: ignore[attr-defined]
+    task = await db.run_in_transaction(_creator(user_id, "after-demotion", calls), backoff=0.01)
+    assert len(calls) == 2 and task.title == "after-demotion"
+    assert await _stored(db, user_id, "after-demotion") == 1
