@@ -56,7 +56,7 @@ import psycopg
 
 from tests.reliability.servers import ServerUnavailable, _as_root, _chown, _find, free_port
 
-__all__ = ["ClusterError", "Member", "PatroniCluster"]
+__all__ = ["ClusterError", "Failover", "Member", "PatroniCluster"]
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SCOPE = "rawrepo-ha"
@@ -124,6 +124,21 @@ class Member:
         return ""
 
 
+@dataclass(frozen=True)
+class Failover:
+    """One failover the harness caused: the killed leader, the promoted member, and
+    Patroni's own failover time (kill -> the other member leads, writable)."""
+
+    old: Member
+    new: Member
+    killed_at: float  # time.monotonic()
+    promoted_at: float
+
+    @property
+    def seconds(self) -> float:
+        return self.promoted_at - self.killed_at
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not count)."""
     try:
@@ -185,7 +200,7 @@ def _query(port: int, sql: str, timeout: float = 2.0) -> list[tuple[Any, ...]]:
         connect_timeout=max(1, int(timeout)),
         autocommit=True,
     ) as conn:
-        return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(sql).fetchall())
 
 
 class PatroniCluster:
@@ -215,6 +230,7 @@ class PatroniCluster:
         ]
         self.started: list[subprocess.Popen[bytes]] = []  # every process, for destroy()
         self.timings: dict[str, float] = {}
+        self.failovers: list[Failover] = []
 
     # -- settings ---------------------------------------------------------------------
 
@@ -408,6 +424,12 @@ class PatroniCluster:
                 _signal(pid, signal.SIGKILL)
         return leader, killed_at
 
+    def failover(self, *, timeout: float = 60.0) -> Failover:
+        """Kill the leader (:meth:`kill_leader`) and wait for the other member to lead
+        (:meth:`wait_for_failover`)."""
+        old, killed_at = self.kill_leader()
+        return self.wait_for_failover(old, killed_at, timeout=timeout)
+
     # -- waiting ----------------------------------------------------------------------
 
     def _wait(
@@ -493,13 +515,16 @@ class PatroniCluster:
                    details=self.describe)  # fmt: skip
         return found[0]
 
-    def wait_for_failover(self, old: Member, *, timeout: float = 60.0) -> tuple[Member, float]:
-        """Wait until another member than ``old`` is the writable leader; returns it and
-        the monotonic time it was seen so."""
-        survivors = [m for m in self.members if m is not old]
-        (survivor,) = survivors
-        leader = self.wait_for_leader(expected=survivor, timeout=timeout)
-        return leader, time.monotonic()
+    def wait_for_failover(
+        self, old: Member, killed_at: float, *, timeout: float = 60.0
+    ) -> Failover:
+        """Wait until the other member than ``old`` (killed at ``killed_at``) is the
+        writable leader; the Failover is also appended to ``failovers``."""
+        (survivor,) = [m for m in self.members if m is not old]
+        new = self.wait_for_leader(expected=survivor, timeout=timeout)
+        done = Failover(old, new, killed_at, time.monotonic())
+        self.failovers.append(done)
+        return done
 
     def wait_for_sync_standby(self, member: Member, *, timeout: float = START_TIMEOUT) -> None:
         """Wait until ``member`` streams from the leader as its *synchronous* standby:
@@ -528,9 +553,8 @@ class PatroniCluster:
         """Stop every process the harness started, by pid (SIGTERM, then SIGKILL), and
         delete the folder. Patroni first (it stops its PostgreSQL), then any postmaster
         or backend left, then etcd."""
-        patronis = {
-            m.process.pid for m in self.members if m.process is not None and m.process.poll() is None
-        }
+        running = [m.process for m in self.members if m.process is not None]
+        patronis = {p.pid for p in running if p.poll() is None}
         for member in self.members:
             pid = member.postmaster_pid()
             if pid is not None:
