@@ -560,6 +560,9 @@ class PatroniCluster:
             if pid is not None:
                 member.postgres_pids |= {pid, *_children(pid)}
         _stop_pids(patronis, timeout=20)
+        for pid in patronis:  # what a Patroni ran in its own group (a pg_basebackup, say)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # its group id: started with a new session
         postgres = {p for m in self.members for p in m.postgres_pids}
         for member in self.members:
             pid = member.postmaster_pid()  # one Patroni started while we looked
