@@ -57,6 +57,7 @@ from tests.reliability.servers import (
     ServerUnavailable,
     _as_root,
     _chown,
+    _find,
     free_port,
 )
 
@@ -134,11 +135,6 @@ class GaleraNode(MariaDBServer):
         return args
 
     def start(self) -> None:
-        if not os.path.exists(GALERA_PROVIDER):
-            raise ServerUnavailable(
-                f"the Galera provider {GALERA_PROVIDER} is missing"
-                " (Debian: apt-get install galera-4)"
-            )
         args = [
             self.daemon,
             "--no-defaults",
@@ -242,6 +238,13 @@ class GaleraCluster:
     """Three (``size``) Galera nodes on loopback; see the module docstring."""
 
     def __init__(self, size: int = 3) -> None:
+        if not os.path.exists(GALERA_PROVIDER):
+            raise ServerUnavailable(
+                f"the Galera provider {GALERA_PROVIDER} is missing"
+                " (Debian: apt-get install galera-4)"
+            )
+        _find(("wsrep_sst_rsync",))  # MariaDB's rsync state transfer script
+        _find(("rsync",))  # which runs rsync on both sides
         self.cluster_name = f"rawrepo_{uuid.uuid4().hex[:10]}"
         ports: set[int] = set()
         while len(ports) < 4 * size:  # free_port() may hand out a port twice
