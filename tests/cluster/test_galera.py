@@ -41,6 +41,7 @@ from rawrepo.queries import Query, parse_query
 from rawrepo.repositories import TaskRepository
 from rawrepo.services.task import TaskService
 from rawrepo.services.user import UserService
+from tests.cluster import Figures, cluster_unavailable, figures_for
 from tests.cluster.galera import GaleraCluster
 from tests.cluster.workload import Verdict, WriteReport, run_writers, verify
 from tests.reliability.servers import ServerUnavailable
@@ -49,23 +50,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.backend]
 
 MakeDb = Callable[..., Awaitable[Database]]
 
-_FIGURES: list[str] = []
 
-
-def _note(line: str) -> None:
-    """A figure for the terminal summary (and the captured output)."""
-    print(line)
-    _FIGURES.append(line)
-
-
-class _Figures:
-    """Prints the module's figures at the end of the run (registered by the fixture)."""
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if _FIGURES:
-            terminalreporter.section("Galera cluster figures")
-            for line in _FIGURES:
-                terminalreporter.write_line(line)
+_FIGURES = Figures("Galera cluster figures")
+_note = _FIGURES.add  # a figure for the terminal summary (and the captured output)
 
 
 def _probe(name: str, sql: str) -> Query:
@@ -80,14 +67,12 @@ SYNC_WAIT = _probe("sync_wait", "SELECT @@wsrep_sync_wait")
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[GaleraCluster]:
     """Three Galera nodes, Synced, for this module; stopped and deleted afterwards."""
-    plugins = request.config.pluginmanager
-    if not plugins.has_plugin("galera-figures"):
-        plugins.register(_Figures(), "galera-figures")
+    figures_for(request.config, _FIGURES)
     started = time.monotonic()
     try:
         made = GaleraCluster()
-    except ServerUnavailable as exc:
-        pytest.fail(f"cannot build the Galera cluster: {exc}", pytrace=False)
+    except ServerUnavailable as exc:  # a failure where RAWREPO_TEST_REQUIRE names galera
+        cluster_unavailable("galera", f"MariaDB with galera-4 and rsync ({exc})")
     try:
         try:
             made.setup()

@@ -36,6 +36,7 @@ from rawrepo.migrate import apply
 from rawrepo.models import Task, TaskCreate, UserCreate
 from rawrepo.services.task import TaskService
 from rawrepo.services.user import UserService
+from tests.cluster import Figures, cluster_unavailable, figures_for
 from tests.cluster.patroni import PatroniCluster
 from tests.cluster.workload import WriteReport, read_titles, run_writers, verify
 from tests.reliability.servers import ServerUnavailable
@@ -48,46 +49,23 @@ WRITES_BEFORE_FAULT = 2.0  # seconds of writes before the leader is killed
 ACKED_AFTER_FAULT = 30  # acknowledged writes after the fault before the writers stop
 
 
-class _Figures:
-    """The measured figures, repeated in pytest's terminal summary (a plugin registered
-    by the ``figures`` fixture), so that they show in CI output without ``-s``."""
-
-    name = "rawrepo-patroni-figures"
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, line: str) -> None:
-        print(line)
-        self.lines.append(line)
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.lines:
-            terminalreporter.ensure_newline()
-            terminalreporter.section("Patroni failover", sep="-")
-            for line in self.lines:
-                terminalreporter.write_line(line)
+_FIGURES = Figures("Patroni failover")
 
 
 @pytest.fixture(scope="module")
-def figures(request: pytest.FixtureRequest) -> _Figures:
-    manager = request.config.pluginmanager
-    found = manager.get_plugin(_Figures.name)
-    if not isinstance(found, _Figures):
-        found = _Figures()
-        manager.register(found, _Figures.name)
-    return found
+def figures(request: pytest.FixtureRequest) -> Figures:
+    return figures_for(request.config, _FIGURES)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def cluster(figures: _Figures) -> AsyncIterator[PatroniCluster]:
+async def cluster(figures: Figures) -> AsyncIterator[PatroniCluster]:
     """The running cluster (leader pg1, sync standby pg2); everything it started is
     stopped and deleted at the end, whatever the tests did."""
     began = time.monotonic()
     try:
         made = PatroniCluster()
-    except ServerUnavailable as exc:  # a failure, not a skip: these tests must run
-        pytest.fail(f"the Patroni tests need patroni, etcd and PostgreSQL 15: {exc}")
+    except ServerUnavailable as exc:  # a failure where RAWREPO_TEST_REQUIRE names patroni
+        cluster_unavailable("patroni", f"patroni, etcd and PostgreSQL 15 ({exc})")
     try:
         seconds = await asyncio.to_thread(made.start)
         figures.add(
@@ -162,7 +140,7 @@ async def _cleanup(
 
 
 async def test_a_failover_under_load_loses_no_acknowledged_write_and_doubles_none(
-    cluster: PatroniCluster, ha_url: str, figures: _Figures
+    cluster: PatroniCluster, ha_url: str, figures: Figures
 ) -> None:
     db = Database(ha_url, pool_size=WORKERS, connect_timeout=3.0)
     await db.connect()
@@ -217,7 +195,7 @@ async def test_a_failover_under_load_loses_no_acknowledged_write_and_doubles_non
 
 
 async def test_new_sessions_after_a_failover_reach_the_new_primary(
-    cluster: PatroniCluster, ha_url: str, figures: _Figures
+    cluster: PatroniCluster, ha_url: str, figures: Figures
 ) -> None:
     if not cluster.failovers:  # run on its own: make the failover here
         await asyncio.to_thread(cluster.failover)
@@ -243,7 +221,7 @@ async def test_new_sessions_after_a_failover_reach_the_new_primary(
 
 
 async def test_without_retries_a_failover_fails_writes_yet_loses_none(
-    cluster: PatroniCluster, ha_url: str, figures: _Figures
+    cluster: PatroniCluster, ha_url: str, figures: Figures
 ) -> None:
     """The counterpart of the first test: the same writers with ``retries=0`` through a
     second failover (the killed member rejoins first, rewound, as the sync standby)."""
