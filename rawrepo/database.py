@@ -22,10 +22,11 @@ from pathlib import Path
 from types import EllipsisType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rawrepo.config import Dialect, Settings, mask_url
+from rawrepo.config import DatabaseURL, Dialect, Settings, mask_url
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
 from rawrepo.errors import (
     CommitOutcomeUnknownError,
+    ConfigurationError,
     ConnectionFailed,
     ConnectionLost,
     DatabaseError,
@@ -754,6 +755,27 @@ async def _abandon(pool: Pool, conn: Connection, *, interrupted: bool = False) -
             await pool.forget(conn)
 
 
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def _connect_timeout(value: float | None, url: DatabaseURL) -> float:
+    """Seconds for one connect to one host: the argument, else the URL's
+    ``connect_timeout`` option, else 10."""
+    source = "connect_timeout"
+    if value is None:
+        raw = url.query.get("connect_timeout")
+        if raw is None:
+            return DEFAULT_CONNECT_TIMEOUT
+        source = "DATABASE_URL option connect_timeout"
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{source} must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{source} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
 class Database:
     """A database: its settings, its connection pool and its loaded queries.
 
@@ -763,6 +785,10 @@ class Database:
     ``SQL_TRACING``; a bad value raises ConfigurationError here. ``sql_dir`` adds
     folders of your own queries to the bundled ones (later folders win for the
     same query name).
+
+    ``connect_timeout``: seconds one connect to one host may take (default: the URL's
+    ``connect_timeout`` option, else 10); with several hosts in the URL each host gets
+    it in turn (see docs/ha.md).
 
     ``query_tags`` (default on) starts every statement with ``/* rawrepo:<query> */``;
     ``slow_ms`` logs a WARNING on ``rawrepo.sql`` for each statement at least that
@@ -792,7 +818,7 @@ class Database:
         pool_recycle: float | None = None,
         echo: bool | None = None,
         sql_dir: str | Path | Sequence[str | Path] | None = None,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,
         query_tags: bool | None = None,
         slow_ms: float | None = None,
         tracing: bool | None = None,
@@ -830,7 +856,7 @@ class Database:
         else:
             extra = [Path(d) for d in sql_dir]
         self.sql_dirs: tuple[Path, ...] = (BUNDLED_SQL_DIR, *extra)
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = _connect_timeout(connect_timeout, self.url)
         options: dict[str, Any] = {}
         if self.dialect == "sqlite":
             options["busy_timeout"] = self.settings.pool_timeout
@@ -839,7 +865,7 @@ class Database:
         self._queries: QuerySet | None = None
         self._lock: asyncio.Lock | None = None
         self._replicas: ReplicaSet | None = (
-            ReplicaSet(self.settings, connect_timeout) if self.settings.replica_urls else None
+            ReplicaSet(self.settings, self.connect_timeout) if self.settings.replica_urls else None
         )
 
     def __repr__(self) -> str:

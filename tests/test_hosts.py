@@ -92,3 +92,20 @@ async def test_a_primary_is_refused_for_the_attributes_it_lacks(attrs: str, reas
     finally:
         await db.disconnect()
     assert f"target_session_attrs={attrs}" in str(caught.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_the_url_connect_timeout_is_the_default_for_each_connect(scheme: str) -> None:
+    assert Database(f"{scheme}://u@h1,h2/app?connect_timeout=2.5").connect_timeout == 2.5
+    assert (
+        Database(f"{scheme}://u@h1/app?connect_timeout=2.5", connect_timeout=4).connect_timeout == 4
+    )
+    assert Database(f"{scheme}://u@h1/app").connect_timeout == 10
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf"])
+def test_a_bad_connect_timeout_is_refused_naming_it(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="connect_timeout"):
+        Database(f"postgresql://u@h1/app?connect_timeout={value}")
+    with pytest.raises(ConfigurationError, match="connect_timeout"):
+        Database("postgresql://u@h1/app", connect_timeout=0)
