@@ -72,6 +72,8 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         "status": TypeAdapter(TaskStatus),
         "user_id": TypeAdapter(UUIDValue),
     }
+    # Its contract is the one of tasks.create (see crud_contracts).
+    extra_queries = ("tasks.create_idempotent",)
     extra_contracts = (
         QueryContract("tasks.get_by_user", {"user_id": uuid.UUID, **PAGE}, Task),
         QueryContract("tasks.get_all_by_user", {"user_id": uuid.UUID}, Task),
