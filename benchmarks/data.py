@@ -101,6 +101,7 @@ class TaskRow:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,
+            "idempotency_key": None,
         }
 
 

@@ -16,13 +16,17 @@ requests take ``ReadSessionDep``, which refuses writes. Errors are JSON
 for a conflict (taken username, a status move the rules forbid), 422 for invalid
 input, 503 with Retry-After when the database is busy or unreachable, 500 without
 internals for anything else.
+
+``POST /tasks`` takes an ``Idempotency-Key`` header: a retry with the same key (say
+after a 503 that says the commit's outcome is unknown) returns the task the first
+attempt created, with 200 instead of 201, and creates no second one.
 """
 
 import dataclasses
 import uuid
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -37,6 +41,7 @@ from rawrepo.integrations.fastapi import (
 from rawrepo.integrations.fastapi import get_database as get_db
 from rawrepo.integrations.fastapi import get_session as get_session
 from rawrepo.models import (
+    IdempotencyKey,
     Task,
     TaskCreate,
     TaskStatus,
@@ -175,9 +180,29 @@ def _add_routes(app: FastAPI) -> None:
         return await tasks.tasks.search_by_title(session, q, skip=skip, limit=limit)
 
     @app.post("/tasks", status_code=201, tags=["tasks"])
-    async def create_task(session: SessionDep, data: TaskCreate) -> Task:
-        """Create a task; 404 if ``user_id`` names no user."""
-        return await tasks.create(session, data)
+    async def create_task(
+        session: SessionDep,
+        data: TaskCreate,
+        response: Response,
+        idempotency_key: Annotated[
+            IdempotencyKey | None,
+            Header(
+                alias="Idempotency-Key",
+                description="one key per task to create, sent again with each retry",
+            ),
+        ] = None,
+    ) -> Task:
+        """Create a task: 201; 404 if ``user_id`` names no user.
+
+        With an ``Idempotency-Key`` header (or ``idempotency_key`` in the body; both
+        given must be equal, else 422), a retry with the same key returns the task the
+        first attempt created, with 200, and creates nothing; 409 if that task differs
+        from this request's (the key was used for another task). After a 503 that says
+        the change may or may not have been applied, retry with the same key."""
+        task, created = await tasks.create_or_get(session, data, idempotency_key=idempotency_key)
+        if not created:
+            response.status_code = 200
+        return task
 
     @app.get("/tasks/{task_id}", tags=["tasks"])
     async def get_task(session: ReadSessionDep, task_id: uuid.UUID) -> Task:

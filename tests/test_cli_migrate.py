@@ -21,7 +21,12 @@ from rawrepo.testing import DatabaseFactory, backend_server_url
 from tests.migration_helpers import PROJECT, PROJECT_SQL, migrations_with, table_names
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_IDS = ["0001.create-users", "0002.create-tasks", "0003.fold-task-titles"]
+BUNDLED_IDS = [
+    "0001.create-users",
+    "0002.create-tasks",
+    "0003.fold-task-titles",
+    "0004.task-idempotency-keys",
+]
 SECRET = "S3cret-Pa55word"
 APPLIED_LINE = re.compile(r"^applied (\S+) \((\d+\.\d) ms\)$")
 
@@ -94,17 +99,17 @@ def test_new_and_check(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     created = sorted(line.removeprefix("created ") for line in done.stdout.splitlines())
     assert created == sorted(
-        str(root / d / f"0004.add-priority{s}") for d in DIALECTS for s in (".sql", ".rollback.sql")
+        str(root / d / f"0005.add-priority{s}") for d in DIALECTS for s in (".sql", ".rollback.sql")
     )
     ok = rawrepo("migrate", "check", "--migrations-dir", str(root))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("ok:")
 
-    (root / "postgresql" / "0004.add-priority.rollback.sql").unlink()
+    (root / "postgresql" / "0005.add-priority.rollback.sql").unlink()
     bad = rawrepo("migrate", "check", "--migrations-dir", str(root))
     assert bad.returncode == 1
     assert "error: " in bad.stderr
-    assert "0004.add-priority.sql: has no 0004.add-priority.rollback.sql" in bad.stderr
+    assert "0005.add-priority.sql: has no 0005.add-priority.rollback.sql" in bad.stderr
 
 
 def test_new_with_a_bad_name_is_an_error(tmp_path: Path) -> None:
@@ -287,7 +292,8 @@ async def test_status_shows_applied_and_pending(rawrepo_databases: DatabaseFacto
         r"applied  0001\.create-users +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", lines[0]
     ), lines
     assert lines[1].startswith("applied  0002.create-tasks  ")
-    assert lines[2] == "pending  0003.fold-task-titles"
+    assert lines[2].startswith("applied  0003.fold-task-titles  ")
+    assert lines[3] == "pending  0004.task-idempotency-keys"
 
 
 async def test_rollback_latest_count_and_all(
@@ -301,19 +307,20 @@ async def test_rollback_latest_count_and_all(
 
     latest = await arawrepo("migrate", "rollback", *common)
     assert latest.returncode == 0, latest.stderr
-    assert re.fullmatch(r"rolled back 0004\.third \(\d+\.\d ms\)\n", latest.stdout)
+    assert re.fullmatch(r"rolled back 0005\.third \(\d+\.\d ms\)\n", latest.stdout)
 
     await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     two = await arawrepo("migrate", "rollback", "--count", "2", *common)
     assert [line.split()[2] for line in two.stdout.splitlines()] == [
-        "0004.third",
-        "0003.fold-task-titles",
+        "0005.third",
+        "0004.task-idempotency-keys",
     ]
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
-    assert [s.applied for s in status] == [True, True, False, False]
+    assert [s.applied for s in status] == [True, True, True, False, False]
 
     everything = await arawrepo("migrate", "rollback", "--all", *common)
     assert [line.split()[2] for line in everything.stdout.splitlines()] == [
+        "0003.fold-task-titles",
         "0002.create-tasks",
         "0001.create-users",
     ]
@@ -325,7 +332,7 @@ async def test_two_runs_started_at_once_apply_each_migration_once(
     rawrepo_databases: DatabaseFactory, tmp_path: Path
 ) -> None:
     url = await rawrepo_databases.create("rawrepo_cli")
-    # 0004.slow takes about a second, so the runs overlap and one waits for the lock.
+    # 0005.slow takes about a second, so the runs overlap and one waits for the lock.
     root = migrations_with(tmp_path, "slow")
     command = [sys.executable, "-m", "rawrepo", "migrate", "apply"]
     command += ["--url", url, "--migrations-dir", str(root)]
@@ -343,9 +350,9 @@ async def test_two_runs_started_at_once_apply_each_migration_once(
     ]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
     applied = applied_ids(outputs[0][0]) + applied_ids(outputs[1][0])
-    assert sorted(applied) == [*BUNDLED_IDS, "0004.slow"]
+    assert sorted(applied) == [*BUNDLED_IDS, "0005.slow"]
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
-    assert [(s.id, s.applied) for s in status] == [(i, True) for i in [*BUNDLED_IDS, "0004.slow"]]
+    assert [(s.id, s.applied) for s in status] == [(i, True) for i in [*BUNDLED_IDS, "0005.slow"]]
 
 
 async def test_a_failing_migration_exits_1_naming_the_file_and_the_error(
@@ -356,12 +363,12 @@ async def test_a_failing_migration_exits_1_naming_the_file_and_the_error(
     done = await arawrepo("migrate", "apply", "--url", url, "--migrations-dir", str(root))
     assert done.returncode == 1
     assert applied_ids(done.stdout) == BUNDLED_IDS
-    assert done.stderr.startswith("error: applying 0004.half-done failed")
-    assert str(root / rawrepo_databases.backend / "0004.half-done.sql") in done.stderr
+    assert done.stderr.startswith("error: applying 0005.half-done failed")
+    assert str(root / rawrepo_databases.backend / "0005.half-done.sql") in done.stderr
     assert "no_such_table" in done.stderr
     assert "Traceback" not in done.stderr
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
-    assert [s.applied for s in status] == [True, True, True, False]
+    assert [s.applied for s in status] == [True, True, True, True, False]
 
 
 async def test_a_stale_lock_is_reported_and_break_lock_clears_it(

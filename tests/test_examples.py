@@ -253,6 +253,64 @@ async def test_invalid_status_move_is_409_and_changes_nothing(api: Api) -> None:
     assert (await api.client.get(f"/tasks/{task['id']}")).json() == done
 
 
+async def test_a_retry_with_the_same_idempotency_key_header_returns_the_task(api: Api) -> None:
+    user = await api.user("retrier")
+    body = {"title": "once", "user_id": user["id"]}
+    key = {"Idempotency-Key": f"op-{uuid.uuid4()}"}
+    first = await api.client.post("/tasks", json=body, headers=key)
+    assert first.status_code == 201, first.text
+    assert first.json()["idempotency_key"] == key["Idempotency-Key"]
+    again = await api.client.post("/tasks", json=body, headers=key)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    # The key in the body is the same key; header and body together must agree.
+    in_body = {**body, "idempotency_key": key["Idempotency-Key"]}
+    assert (await api.client.post("/tasks", json=in_body)).json() == first.json()
+    both = await api.client.post("/tasks", json=in_body, headers=key)
+    assert (both.status_code, both.json()) == (200, first.json())
+    assert (await api.client.get(f"/users/{user['id']}/tasks")).json() == [first.json()]
+
+
+async def test_an_idempotency_key_reused_for_another_task_is_409(api: Api) -> None:
+    user = await api.user("reuser")
+    key = {"Idempotency-Key": "k-1"}
+    first = await api.client.post(
+        "/tasks", json={"title": "one", "user_id": user["id"]}, headers=key
+    )
+    other = await api.client.post(
+        "/tasks", json={"title": "two", "user_id": user["id"]}, headers=key
+    )
+    assert other.status_code == 409
+    assert "idempotency_key 'k-1'" in detail(other) and "different title" in detail(other)
+    assert (await api.client.get(f"/users/{user['id']}/tasks")).json() == [first.json()]
+
+
+async def test_without_an_idempotency_key_each_post_creates_a_task(api: Api) -> None:
+    user = await api.user("twice")
+    one, two = [await api.task(user, "same") for _ in range(2)]
+    assert one["id"] != two["id"] and one["idempotency_key"] is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_key", "problem"),
+    [
+        ({"Idempotency-Key": " padded"}, None, "whitespace"),
+        ({"Idempotency-Key": "k" * 201}, None, "1 to 200 characters"),
+        ({}, "", "1 to 200 characters"),
+        ({"Idempotency-Key": "a"}, "b", "differs from data.idempotency_key"),
+    ],
+)
+async def test_a_bad_idempotency_key_is_422_and_creates_nothing(
+    api: Api, headers: dict[str, str], body_key: str | None, problem: str
+) -> None:
+    user = await api.user("badkey")
+    body = {"title": "t", "user_id": user["id"], "idempotency_key": body_key}
+    response = await api.client.post("/tasks", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "idempotency" in detail(response).lower() and problem in detail(response)
+    assert (await api.client.get(f"/users/{user['id']}/tasks")).json() == []
+
+
 async def test_deleting_a_user_deletes_their_tasks(api: Api) -> None:
     user = await api.user("leaving")
     task = await api.task(user)

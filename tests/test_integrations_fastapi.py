@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI, HTTPException
 
 from rawrepo import Database, Session
+from rawrepo.errors import CommitOutcomeUnknownError
 from rawrepo.integrations.fastapi import (
     DatabaseDep,
     ReadSessionDep,
@@ -260,6 +261,11 @@ async def errors_app(url: str, **options: Any) -> FastAPI:
             raise RuntimeError("secret internal detail /srv/app/config.py")
         elif kind == "http":
             raise HTTPException(status_code=418, detail="I'm a teapot")
+        elif kind == "outcome":  # what the session raises when COMMIT's answer is lost
+            raise CommitOutcomeUnknownError(
+                "the connection to db7.internal:5432 was lost after COMMIT was sent",
+                host="db7.internal:5432",
+            )
 
     @app.post("/users")
     async def create(session: SessionDep, data: UserCreate) -> None:
@@ -281,6 +287,7 @@ ERRORS: list[tuple[str, int, str, list[str]]] = [
     ("sql", 500, "internal server error", ["SELEC", "core_items", "syntax"]),
     ("crash", 500, "internal server error", ["secret", "config.py", "RuntimeError"]),
     ("http", 418, "I'm a teapot", []),
+    ("outcome", 503, "retry it with the same Idempotency-Key", ["db7", "5432"]),
 ]
 
 

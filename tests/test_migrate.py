@@ -24,12 +24,20 @@ from rawrepo.errors import (
     NotNullViolation,
     UniqueViolation,
 )
+from rawrepo.models import TaskCreate
+from rawrepo.repositories import TaskRepository
+from rawrepo.services import TaskService
 from rawrepo.testing import DatabaseFactory, backend_server_url
 from tests.migration_helpers import QUERIES, migrations_with, table_names
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-BUNDLED_IDS = ["0001.create-users", "0002.create-tasks", "0003.fold-task-titles"]
+BUNDLED_IDS = [
+    "0001.create-users",
+    "0002.create-tasks",
+    "0003.fold-task-titles",
+    "0004.task-idempotency-keys",
+]
 SCHEMA_INDEXES = {
     "uq_users_username",
     "ix_users_created_at",
@@ -37,6 +45,7 @@ SCHEMA_INDEXES = {
     "ix_tasks_user_id_created_at",
     "ix_tasks_status_created_at",
     "ix_tasks_created_at",
+    "uq_tasks_user_id_idempotency_key",
 }
 # Whether a failed migration's completed DDL is undone by the transaction itself.
 TRANSACTIONAL_DDL = {"postgresql": True, "sqlite": True, "mysql": False}
@@ -122,6 +131,8 @@ def test_bundled_migrations_pass_check() -> None:
             "0002.create-tasks.sql",
             "0003.fold-task-titles.rollback.sql",
             "0003.fold-task-titles.sql",
+            "0004.task-idempotency-keys.rollback.sql",
+            "0004.task-idempotency-keys.sql",
         ]
 
 
@@ -129,14 +140,14 @@ def test_new_creates_the_next_number_in_every_dialect(tmp_path: Path) -> None:
     root = migrations_with(tmp_path)
     created = migrate.new("add-task-priority", migrations_dir=root)
     assert sorted(created) == sorted(
-        root / d / f"0004.add-task-priority{suffix}"
+        root / d / f"0005.add-task-priority{suffix}"
         for d in DIALECTS
         for suffix in (".sql", ".rollback.sql")
     )
     assert all(p.read_text().startswith("-- ") for p in created)
     assert migrate.check(root) == []
     again = migrate.new("second_one", migrations_dir=root)
-    assert {p.name for p in again} == {"0005.second_one.sql", "0005.second_one.rollback.sql"}
+    assert {p.name for p in again} == {"0006.second_one.sql", "0006.second_one.rollback.sql"}
 
 
 @pytest.mark.parametrize("name", ["", "has space", "../escape", "dot.name", "-lead", "x" * 65])
@@ -268,17 +279,17 @@ def test_new_postgresql_files_say_how_to_change_a_live_table(tmp_path: Path) -> 
 
     root = migrations_with(tmp_path)
     created = migrate.new("add-index", migrations_dir=root)
-    forward = root / "postgresql" / "0004.add-index.sql"
+    forward = root / "postgresql" / "0005.add-index.sql"
     text = forward.read_text()
     for advice in ("SET lock_timeout", "CREATE INDEX CONCURRENTLY", '"-- transactional: false"'):
         assert advice in text
     assert "NOT VALID" in text and "VALIDATE CONSTRAINT" in text
-    assert "ALGORITHM=INPLACE, LOCK=NONE" in (root / "mysql" / "0004.add-index.sql").read_text()
+    assert "ALGORITHM=INPLACE, LOCK=NONE" in (root / "mysql" / "0005.add-index.sql").read_text()
     assert all(p.read_text().startswith("-- ") for p in created)
     assert migrate.review(root) == []  # comments only: nothing to warn about
 
     def transactional() -> bool:
-        (migration,) = [m for m in read_migrations(str(root / "postgresql")) if "0004" in m.id]
+        (migration,) = [m for m in read_migrations(str(root / "postgresql")) if "0005" in m.id]
         migration.load()
         return bool(migration.use_transactions)
 
@@ -389,13 +400,16 @@ async def test_rollback_count_undoes_the_most_recent(
 ) -> None:
     url = await fresh(rawrepo_databases)
     await asyncio.to_thread(migrate.apply, url, bundled=True)
-    undone = await asyncio.to_thread(migrate.rollback, url, 2, bundled=True)
-    assert [r.id for r in undone] == ["0003.fold-task-titles", "0002.create-tasks"]
+    undone = await asyncio.to_thread(migrate.rollback, url, 3, bundled=True)
+    assert [r.id for r in undone] == [
+        "0004.task-idempotency-keys",
+        "0003.fold-task-titles",
+        "0002.create-tasks",
+    ]
     status = await asyncio.to_thread(migrate.status, url, bundled=True)
     assert [(s.id, s.applied) for s in status] == [
         (BUNDLED_IDS[0], True),
-        (BUNDLED_IDS[1], False),
-        (BUNDLED_IDS[2], False),
+        *[(i, False) for i in BUNDLED_IDS[1:]],
     ]
     tables = await table_names(url)
     assert "users" in tables
@@ -423,9 +437,9 @@ async def test_a_new_migration_applies_and_rolls_back(
     await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     migrate.new("empty-change", migrations_dir=root)
     applied = await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
-    assert [r.id for r in applied] == ["0004.empty-change"]
+    assert [r.id for r in applied] == ["0005.empty-change"]
     undone = await asyncio.to_thread(migrate.rollback, url, 1, migrations_dir=root)
-    assert [r.id for r in undone] == ["0004.empty-change"]
+    assert [r.id for r in undone] == ["0005.empty-change"]
 
 
 async def test_post_apply_hooks_run_after_migrations_are_applied(
@@ -453,12 +467,12 @@ async def test_a_failing_migration_names_its_file_and_the_database_message(
     with pytest.raises(MigrationError) as info:
         await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     message = str(info.value)
-    assert str(root / rawrepo_databases.backend / "0004.half-done.sql") in message
+    assert str(root / rawrepo_databases.backend / "0005.half-done.sql") in message
     assert "no_such_table" in message
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
     assert [(s.id, s.applied) for s in status] == [
         *[(i, True) for i in BUNDLED_IDS],
-        ("0004.half-done", False),
+        ("0005.half-done", False),
     ]
     # PostgreSQL and SQLite undo the migration's completed CREATE TABLE with its
     # transaction; MySQL has already committed it (and this rollback file pairs no undo).
@@ -471,17 +485,17 @@ async def test_a_failing_migration_is_undone_by_its_paired_rollback_on_every_bac
 ) -> None:
     url = await fresh(rawrepo_databases)
     root = migrations_with(tmp_path, "failing")
-    with pytest.raises(MigrationError, match=r"applying 0004\.half-done failed"):
+    with pytest.raises(MigrationError, match=r"applying 0005\.half-done failed"):
         await asyncio.to_thread(migrate.apply, url, migrations_dir=root)
     assert "half_done" not in await table_names(url)
     status = await asyncio.to_thread(migrate.status, url, migrations_dir=root)
     assert not status[-1].applied
     # The failed run released its lock: the next run starts at once.
-    (root / rawrepo_databases.backend / "0004.half-done.sql").write_text(
+    (root / rawrepo_databases.backend / "0005.half-done.sql").write_text(
         "-- fixed\nCREATE TABLE half_done (id INTEGER PRIMARY KEY);\n"
     )
     applied = await asyncio.to_thread(migrate.apply, url, migrations_dir=root, lock_timeout=2)
-    assert [r.id for r in applied] == ["0004.half-done"]
+    assert [r.id for r in applied] == ["0005.half-done"]
 
 
 def hold_lock_and_crash(url: str) -> int:
@@ -537,6 +551,41 @@ async def test_usernames_are_unique_ignoring_case(
                 await session.execute(
                     "schema.insert_user", id=uuid.uuid4(), username="alice", now=now
                 )
+
+
+async def test_idempotency_keys_migration_keeps_the_tasks_and_rolls_back(
+    rawrepo_databases: DatabaseFactory, now: datetime
+) -> None:
+    url = await fresh(rawrepo_databases)
+    await asyncio.to_thread(migrate.apply, url, bundled=True)
+    await asyncio.to_thread(migrate.rollback, url, 1, bundled=True)
+    assert "uq_tasks_user_id_idempotency_key" not in await index_names(url)
+    user_id = uuid.uuid4()
+    async with Database(url, sql_dir=QUERIES) as db, db.session() as session:
+        await session.execute("schema.insert_user", id=user_id, username=f"u{user_id}", now=now)
+        for title in ("one", "two"):
+            task = {"id": uuid.uuid4(), "user_id": user_id, "status": "pending", "now": now}
+            await session.execute("schema.insert_task", title=title, **task)
+
+    applied = await asyncio.to_thread(migrate.apply, url, bundled=True)
+    assert [r.id for r in applied] == ["0004.task-idempotency-keys"]
+    assert "uq_tasks_user_id_idempotency_key" in await index_names(url)
+    async with Database(url) as db, db.session() as session:
+        # The tasks stored before have no key (NULLs never collide), and a key works.
+        stored = await TaskRepository().get_by_user(session, user_id)
+        assert sorted((t.title, t.idempotency_key) for t in stored) == [
+            ("one", None),
+            ("two", None),
+        ]
+        data = TaskCreate(title="three", user_id=user_id, idempotency_key="k-1")
+        first = await TaskService().create(session, data)
+        assert await TaskService().create(session, data) == first
+
+    undone = await asyncio.to_thread(migrate.rollback, url, 1, bundled=True)
+    assert [r.id for r in undone] == ["0004.task-idempotency-keys"]
+    assert "uq_tasks_user_id_idempotency_key" not in await index_names(url)
+    async with Database(url, sql_dir=QUERIES) as db, db.session() as session:
+        assert await session.fetch_value("schema.count_tasks", user_id=user_id) == 3
 
 
 async def test_deleting_a_user_deletes_its_tasks(migrated_database_url: str, now: datetime) -> None:

@@ -196,11 +196,11 @@ def test_only_the_postgresql_forward_migrations_are_reviewed(tmp_path: Path) -> 
     assert migrate.review(root) == []
     for dialect in ("postgresql", "mysql", "sqlite"):
         for suffix in (".sql", ".rollback.sql"):
-            (root / dialect / f"0004.index{suffix}").write_text("CREATE INDEX ix ON users (email);")
+            (root / dialect / f"0005.index{suffix}").write_text("CREATE INDEX ix ON users (email);")
     found = migrate.review(root)
     assert {(w.path.name, w.rule) for w in found} == {
-        ("0004.index.sql", "create-index-locks-writes"),
-        ("0004.index.sql", LOCK),
+        ("0005.index.sql", "create-index-locks-writes"),
+        ("0005.index.sql", LOCK),
     }
     assert all(w.path.parent.name == "postgresql" for w in found)
 
@@ -212,7 +212,7 @@ def test_migrate_check_prints_the_warnings_and_fails_on_them_only_when_strict(
     shutil.copytree(migrate.BUNDLED_MIGRATIONS_DIR, root)
     for dialect in ("postgresql", "mysql", "sqlite"):
         for suffix in (".sql", ".rollback.sql"):
-            shutil.copy(CASES / "alter_type.sql", root / dialect / f"0004.wider-n{suffix}")
+            shutil.copy(CASES / "alter_type.sql", root / dialect / f"0005.wider-n{suffix}")
 
     def check(*extra: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "rawrepo", "migrate", "check", "--migrations-dir"]
@@ -224,7 +224,7 @@ def test_migrate_check_prints_the_warnings_and_fails_on_them_only_when_strict(
     lines = done.stderr.splitlines()
     assert len(lines) == 2
     assert all(
-        line.startswith(f"warning: {root / 'postgresql'}/0004.wider-n.sql:2: ") for line in lines
+        line.startswith(f"warning: {root / 'postgresql'}/0005.wider-n.sql:2: ") for line in lines
     )
     assert {line.rsplit("[", 1)[1] for line in lines} == {"alter-type-rewrite]", f"{LOCK}]"}
     assert check("--strict").returncode == 1

@@ -81,6 +81,7 @@ async def test_enum_and_uuid_parameters_are_stored_as_their_values(rawrepo_db: D
             created_at=now,
             updated_at=now,
             completed_at=None,
+            idempotency_key=None,
         )
         task = await TaskRepository().get(session, task_id)
     assert task is not None

@@ -74,13 +74,13 @@ def test_every_query_a_repository_runs_has_a_contract() -> None:
 def test_bulk_queries_accept_the_per_row_or_the_array_form() -> None:
     contract = TaskRepository.contracts["tasks.bulk_create"]
     row = {"id", "user_id", "title", "title_folded", "description", "status"}
-    row |= {"created_at", "updated_at", "completed_at"}
+    row |= {"created_at", "updated_at", "completed_at", "idempotency_key"}
     contract.check_call(row)
     contract.check_call({name + ("es" if name == "status" else "s") for name in row})
     with pytest.raises(QueryParameterError, match="no value for 'titles'"):
         contract.check_call(
             {"ids", "user_ids", "title_foldeds", "descriptions", "statuses"}
-            | {"completed_ats", "created_ats", "updated_ats"}
+            | {"completed_ats", "created_ats", "updated_ats", "idempotency_keys"}
         )
     bulk_delete = UserRepository.contracts["users.bulk_delete"]
     bulk_delete.check_call({"id"})
@@ -291,6 +291,7 @@ async def test_check_changes_no_data(
                 description=None,
                 status=TaskStatus.PENDING,
                 completed_at=None,
+                idempotency_key=None,
             )
             new = [TaskCreate(user_id=alice.id, title=f"t{i}") for i in range(3)]
             await tasks.bulk_create(session, new)

@@ -58,6 +58,7 @@ TASK_COLS = (
     "created_at",
     "updated_at",
     "completed_at",
+    "idempotency_key",
 )
 # What a task write sends: the columns read back, and the case-folded title the search
 # matches (str.casefold, as rawrepo's TaskRepository folds it).
@@ -133,6 +134,7 @@ _PG_BULK = (
     "created_ats",
     "updated_ats",
     "completed_ats",
+    "idempotency_keys",
 )
 SEARCH_LIMIT = 100
 
@@ -163,6 +165,7 @@ def new_tasks(tasks: Sequence[TaskCreate]) -> list[dict[str, Any]]:
             "created_at": now,
             "updated_at": now,
             "completed_at": None,
+            "idempotency_key": None,
         }
         for t in tasks
     ]

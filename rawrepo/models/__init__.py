@@ -17,12 +17,14 @@ from rawrepo.models.base import (
 )
 from rawrepo.models.task import (
     Description,
+    IdempotencyKey,
     Task,
     TaskCreate,
     TaskRead,
     TaskStatus,
     TaskUpdate,
     Title,
+    check_idempotency_key,
 )
 from rawrepo.models.user import (
     User,
@@ -36,6 +38,7 @@ from rawrepo.models.user import (
 __all__ = [
     "Description",
     "Email",
+    "IdempotencyKey",
     "SafeText",
     "Task",
     "TaskCreate",
@@ -54,5 +57,6 @@ __all__ = [
     "UserWithTaskCount",
     "UserWithTasks",
     "Username",
+    "check_idempotency_key",
     "utc_now",
 ]

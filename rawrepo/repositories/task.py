@@ -12,8 +12,10 @@ from pydantic import TypeAdapter
 
 from rawrepo.contracts import PAGE, QueryContract
 from rawrepo.database import Session
+from rawrepo.errors import RawRepoError
 from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, UUIDValue
 from rawrepo.models.base import check_text, utc_now
+from rawrepo.models.task import check_idempotency_key
 from rawrepo.repository import Repository, check_page, check_uuid
 
 __all__ = ["TaskRepository", "escape_like", "fold_case"]
@@ -40,6 +42,7 @@ def fold_case(text: str) -> str:
 
 # The queries that write title_folded, and the parameters they take for it.
 _FOLDED = {
+    "tasks.create_idempotent": {},
     "tasks.create": {},
     "tasks.bulk_create": {"title_foldeds": list[str]},
     "tasks.update": {},
@@ -69,6 +72,8 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         "status": TypeAdapter(TaskStatus),
         "user_id": TypeAdapter(UUIDValue),
     }
+    # Its contract is the one of tasks.create (see crud_contracts).
+    extra_queries = ("tasks.create_idempotent",)
     extra_contracts = (
         QueryContract("tasks.get_by_user", {"user_id": uuid.UUID, **PAGE}, Task),
         QueryContract("tasks.get_all_by_user", {"user_id": uuid.UUID}, Task),
@@ -79,6 +84,9 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
             Task,
         ),
         QueryContract("tasks.search_by_title", {"pattern": str, **PAGE}, Task),
+        QueryContract(
+            "tasks.get_by_idempotency_key", {"user_id": uuid.UUID, "idempotency_key": str}, Task
+        ),
         QueryContract("tasks.stream_all", {}, Task),
         QueryContract("tasks.stream_by_user", {"user_id": uuid.UUID}, Task),
         QueryContract(
@@ -95,8 +103,11 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
 
     @classmethod
     def crud_contracts(cls) -> list[QueryContract]:
-        """The generic contracts, with ``title_folded`` where a query writes the title."""
+        """The generic contracts, with ``title_folded`` where a query writes the title,
+        and ``tasks.create_idempotent`` (the columns of ``tasks.create``)."""
         contracts = super().crud_contracts()
+        create = next(c for c in contracts if c.name == "tasks.create")
+        contracts.append(dataclasses.replace(create, name="tasks.create_idempotent"))
         for i, contract in enumerate(contracts):
             arrays = _FOLDED.get(contract.name)
             if arrays is not None:
@@ -119,6 +130,45 @@ class TaskRepository(Repository[Task, TaskCreate, TaskUpdate]):
         title = params["title"]
         params["title_folded"] = None if title is None else fold_case(title)
         return params
+
+    async def create_idempotent(self, session: Session, obj_in: TaskCreate) -> tuple[Task, bool]:
+        """Create the task unless its user already has one with ``obj_in.idempotency_key``
+        (which must be set): ``(task, True)`` for the new task, ``(existing, False)`` for
+        the one already stored, whatever its fields. One INSERT that does nothing on a
+        duplicate key (``ON CONFLICT ... DO NOTHING``; MySQL ``ON DUPLICATE KEY UPDATE
+        id = id``), so a concurrent create of the same key neither fails nor aborts the
+        transaction, then one read by the key. Any other error (e.g. ForeignKeyViolation
+        for an unknown user) is raised as from :meth:`create`."""
+        data = self._as_create(obj_in)
+        if data.idempotency_key is None:
+            raise ValueError("create_idempotent needs a TaskCreate with an idempotency_key")
+        key, user_id = data.idempotency_key, data.user_id
+        for _ in range(3):
+            row = self._new_row(data, utc_now())
+            row["id"] = uuid.uuid4()
+            await self._execute(session, "tasks.create_idempotent", **row)
+            stored = await self.get_by_idempotency_key(session, user_id, key)
+            if stored is not None:
+                return stored, stored.id == row["id"]
+            # The task holding the key was deleted between the INSERT and the read
+            # (by another transaction): the key is free again, so insert once more.
+        raise RawRepoError(
+            f"the task of user {user_id} with idempotency_key {key!r} kept being deleted"
+            " while it was created: retry"
+        )
+
+    async def get_by_idempotency_key(
+        self, session: Session, user_id: uuid.UUID, idempotency_key: str
+    ) -> Task | None:
+        """The task ``user_id`` created with ``idempotency_key``, or None (keys are
+        unique per user, compared exactly)."""
+        row = await self._fetch_one(
+            session,
+            "tasks.get_by_idempotency_key",
+            user_id=check_uuid(user_id, "user_id"),
+            idempotency_key=check_idempotency_key(idempotency_key),
+        )
+        return self._to_model(row)
 
     async def _page(
         self, session: Session, query: str, skip: int, limit: int, **params: Any

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 
 from rawrepo.database import Session
 from rawrepo.errors import (
+    ConflictError,
     ForeignKeyViolation,
     InvalidStatusTransition,
     TaskNotFoundError,
     UserNotFoundError,
 )
-from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, utc_now
+from rawrepo.models import Task, TaskCreate, TaskStatus, TaskUpdate, check_idempotency_key, utc_now
 from rawrepo.repositories import TaskRepository
 
 __all__ = ["ALLOWED_TRANSITIONS", "TaskService"]
@@ -47,13 +48,63 @@ class TaskService:
     def __init__(self, tasks: TaskRepository | None = None) -> None:
         self.tasks = tasks if tasks is not None else TaskRepository()
 
-    async def create(self, session: Session, data: TaskCreate) -> Task:
-        """Create a task; UserNotFoundError if ``data.user_id`` names no user."""
+    async def create(
+        self, session: Session, data: TaskCreate, *, idempotency_key: str | None = None
+    ) -> Task:
+        """Create a task; UserNotFoundError if ``data.user_id`` names no user.
+
+        With an idempotency key (``idempotency_key=`` or ``data.idempotency_key``; both
+        given and different is a ValueError), creating the same task again returns the
+        task first created with that key, unchanged, and adds no row: retrying after
+        :class:`~rawrepo.errors.CommitOutcomeUnknownError` is safe. Keys are unique per
+        user. If the user's task with that key differs from ``data`` (title, description
+        or status), ConflictError names the key: it was reused for another task, or the
+        task has changed since. Concurrent creates with one key make one task and all
+        return it. See :meth:`create_or_get` to learn whether the task is new."""
+        task, _ = await self.create_or_get(session, data, idempotency_key=idempotency_key)
+        return task
+
+    async def create_or_get(
+        self, session: Session, data: TaskCreate, *, idempotency_key: str | None = None
+    ) -> tuple[Task, bool]:
+        """:meth:`create`, also saying whether the task is new: ``(task, True)`` when this
+        call created it, ``(task, False)`` for a replay of an idempotency key (an HTTP
+        endpoint answers 201 or 200)."""
+        key = self._key(data, idempotency_key)
         try:
             async with session.savepoint():
-                return await self.tasks.create(session, data)
+                if key is None:
+                    return await self.tasks.create(session, data), True
+                if data.idempotency_key != key:
+                    data = data.model_copy(update={"idempotency_key": key})
+                task, created = await self.tasks.create_idempotent(session, data)
         except ForeignKeyViolation as exc:
             raise UserNotFoundError(f"user {data.user_id} does not exist") from exc
+        if not created:
+            changed = [
+                name
+                for name in ("title", "description", "status")
+                if getattr(task, name) != getattr(data, name)
+            ]
+            if changed:
+                raise ConflictError(
+                    f"idempotency_key {key!r} already created task {task.id} with a"
+                    f" different {', '.join(changed)}: use a new key for a new task",
+                    hint="a key names one logical creation; a retry must send the same task",
+                )
+        return task, created
+
+    @staticmethod
+    def _key(data: TaskCreate, idempotency_key: str | None) -> str | None:
+        if idempotency_key is None:
+            return data.idempotency_key
+        key = check_idempotency_key(idempotency_key)
+        if data.idempotency_key is not None and data.idempotency_key != key:
+            raise ValueError(
+                f"idempotency_key {key!r} differs from data.idempotency_key"
+                f" {data.idempotency_key!r}: give one key, or the same in both"
+            )
+        return key
 
     async def get(self, session: Session, task_id: uuid.UUID) -> Task:
         """The task; TaskNotFoundError if there is none."""

@@ -6,7 +6,8 @@
 --   (a cached generic plan walks ix_tasks_created_at and filters every row: 100x
 --   slower for a rare term; planned per call, a rare term uses the trigram index and
 --   a common one still walks the created_at index and stops after LIMIT rows.)
-SELECT id, user_id, title, description, status, created_at, updated_at, completed_at
+SELECT id, user_id, title, description, status, created_at, updated_at, completed_at,
+       idempotency_key
 FROM tasks
 WHERE title_folded LIKE :pattern ESCAPE '\'
 ORDER BY created_at, id
