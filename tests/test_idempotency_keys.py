@@ -117,6 +117,24 @@ async def test_the_same_key_with_another_payload_is_a_conflict_changing_nothing(
     assert await user_tasks(domain_db, user) == [first]
 
 
+async def test_a_replay_after_the_task_changed_returns_it_as_it_is_now(
+    domain_db: Database, make_user: MakeUser
+) -> None:
+    # The key names one creation: once the task was started, the same request again
+    # (a late retry) returns that task instead of a conflict or a second task.
+    user = await make_user()
+    data = TaskCreate(title="file taxes", user_id=user.id, idempotency_key="op-late")
+    async with domain_db.create_session() as session:
+        first = await tasks.create(session, data)
+    async with domain_db.create_session() as session:
+        started = await tasks.start(session, first.id)
+    async with domain_db.create_session() as session:
+        replay, created = await tasks.create_or_get(session, data)
+    assert not created
+    assert replay == started and replay.status is TaskStatus.IN_PROGRESS
+    assert await user_tasks(domain_db, user) == [started]
+
+
 async def test_one_key_for_two_users_makes_two_tasks(
     domain_db: Database, make_user: MakeUser
 ) -> None:

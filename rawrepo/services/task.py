@@ -57,10 +57,11 @@ class TaskService:
         given and different is a ValueError), creating the same task again returns the
         task first created with that key, unchanged, and adds no row: retrying after
         :class:`~rawrepo.errors.CommitOutcomeUnknownError` is safe. Keys are unique per
-        user. If the user's task with that key differs from ``data`` (title, description
-        or status), ConflictError names the key: it was reused for another task, or the
-        task has changed since. Concurrent creates with one key make one task and all
-        return it. See :meth:`create_or_get` to learn whether the task is new."""
+        user. While that task is as it was created, a ``data`` that differs from it
+        (title, description or status) raises ConflictError naming the key: the key was
+        reused for another task. Once the task has changed (started, renamed), the key
+        still names that one creation and a replay returns the task as it is now.
+        Concurrent creates with one key make one task and all return it. See :meth:`create_or_get` to learn whether the task is new."""
         task, _ = await self.create_or_get(session, data, idempotency_key=idempotency_key)
         return task
 
@@ -80,7 +81,9 @@ class TaskService:
                 task, created = await self.tasks.create_idempotent(session, data)
         except ForeignKeyViolation as exc:
             raise UserNotFoundError(f"user {data.user_id} does not exist") from exc
-        if not created:
+        # The payload is compared while the task is as created; once it was changed
+        # (started, renamed) the key still names that one creation: a replay returns it.
+        if not created and task.updated_at == task.created_at:
             changed = [
                 name
                 for name in ("title", "description", "status")

@@ -2,12 +2,17 @@
 
 ``run_writers`` starts ``workers`` tasks that each create tasks for one user, one after
 the other, through :meth:`Database.run_in_transaction` and ``TaskService.create``, until
-``stop`` is set. Every logical write has a unique title, so reading the user's tasks
-back afterwards tells exactly which writes are stored and how many times:
+``stop`` is set. Every logical write has a unique title, which is also its
+idempotency key, so reading the user's tasks back afterwards tells exactly which writes
+are stored and how many times:
 
 - *acknowledged*: ``run_in_transaction`` returned; the task must be stored, once;
-- *unknown*: it raised CommitOutcomeUnknownError; stored once or not at all, never
-  twice (reading back resolves it);
+- *unknown*: it raised CommitOutcomeUnknownError. With ``resolve_unknown`` (the
+  default) the writer does what docs/ha.md tells users to do: it runs the create again
+  with the same idempotency key, which returns the task if the first attempt
+  committed and creates it otherwise; the write is then acknowledged, and
+  ``report.replayed`` says which of the two happened. Without it the write stays
+  unknown: stored once or not at all, never twice (reading back resolves it);
 - *failed*: it raised anything else (ConnectionLost after the retries ran out, say);
   then it must not be stored: nothing reported failed may have been committed.
 
@@ -40,11 +45,23 @@ class WriteReport:
     fault_at: float | None = None
     acknowledged: dict[str, float] = field(default_factory=dict)  # title -> when
     unknown: list[str] = field(default_factory=list)
+    # title -> the replay with the same key created the task (False: it found the task
+    # the first attempt had committed)
+    replayed: dict[str, bool] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # title -> error type and text
 
     def mark_fault(self) -> None:
         """Note the moment the fault was injected (for the downtime)."""
         self.fault_at = time.monotonic()
+
+    async def mark_fault_after_kill(self, settle: float = 0.1) -> None:
+        """Note the fault just after a server was killed: first the replies it had sent
+        (still in the socket buffers) are taken in, so that they count before the
+        fault. Nothing else can acknowledge a write that soon (no other server is
+        writable yet), so the downtime is the gap from the dead server's last commit to
+        the first one elsewhere."""
+        await asyncio.sleep(settle)
+        self.mark_fault()
 
     @property
     def downtime(self) -> float | None:
@@ -73,7 +90,8 @@ class Verdict:
     lost: int  # acknowledged but not stored
     duplicated: int  # stored more than once
     unknown: int  # CommitOutcomeUnknownError
-    unknown_committed: int  # of those, stored (once)
+    unknown_committed: int  # of those, committed by the attempt that raised it
+    unresolved: int  # of those, not replayed (resolve_unknown off, or the replay failed)
     failed: int  # other errors
     failed_committed: int  # reported failed, yet stored
     stored: int
@@ -83,8 +101,9 @@ class Verdict:
         return (
             f"acknowledged {self.acknowledged}, lost {self.lost}, duplicated"
             f" {self.duplicated}, commit-outcome-unknown {self.unknown} (committed:"
-            f" {self.unknown_committed}), failed {self.failed} (committed:"
-            f" {self.failed_committed}), stored {self.stored}; errors {dict(self.errors)}"
+            f" {self.unknown_committed}, unresolved: {self.unresolved}), failed"
+            f" {self.failed} (committed: {self.failed_committed}), stored {self.stored};"
+            f" errors {dict(self.errors)}"
         )
 
 
@@ -99,8 +118,11 @@ async def run_writers(
     max_backoff: float = 0.5,
     write_timeout: float = 90.0,
     report: WriteReport | None = None,
+    resolve_unknown: bool = True,
 ) -> WriteReport:
-    """Run the writers until ``stop`` is set; each one finishes its write in flight."""
+    """Run the writers until ``stop`` is set; each one finishes its write in flight.
+    ``resolve_unknown``: replay a write whose commit outcome is unknown with its
+    idempotency key (up to 5 times) until it is acknowledged or fails."""
     report = report or WriteReport(user_id=user_id)
     service = TaskService()
 
@@ -109,22 +131,31 @@ async def run_writers(
         while not stop.is_set():
             seq += 1
             title = f"{prefix}-{worker}-{seq}"
-            data = TaskCreate(title=title, user_id=user_id)
+            data = TaskCreate(title=title, user_id=user_id, idempotency_key=title)
 
-            async def create(session: Session, data: TaskCreate = data) -> Task:
-                return await service.create(session, data)
+            async def create(session: Session, data: TaskCreate = data) -> tuple[Task, bool]:
+                return await service.create_or_get(session, data)
 
-            try:
-                async with asyncio.timeout(write_timeout):
-                    await db.run_in_transaction(
-                        create, retries=retries, backoff=0.02, max_backoff=max_backoff
-                    )
-            except CommitOutcomeUnknownError:
-                report.unknown.append(title)
-            except Exception as exc:  # counted and checked: nothing failed may be stored
-                report.failed[title] = f"{type(exc).__name__}: {exc}"
-            else:
-                report.acknowledged[title] = time.monotonic()
+            attempts = 6 if resolve_unknown else 1
+            for attempt in range(attempts):
+                try:
+                    async with asyncio.timeout(write_timeout):
+                        _, created = await db.run_in_transaction(
+                            create, retries=retries, backoff=0.02, max_backoff=max_backoff
+                        )
+                except CommitOutcomeUnknownError:
+                    if attempt == 0:
+                        report.unknown.append(title)
+                    continue  # the recipe: the same key again
+                except Exception as exc:  # checked: nothing failed may be stored
+                    if attempt == 0:
+                        report.failed[title] = f"{type(exc).__name__}: {exc}"
+                    break  # a failed replay leaves the write unresolved
+                else:
+                    report.acknowledged[title] = time.monotonic()
+                    if attempt > 0:
+                        report.replayed[title] = created
+                    break
 
     await asyncio.gather(*(writer(n) for n in range(workers)))
     return report
@@ -153,7 +184,12 @@ async def verify(db: Database, report: WriteReport) -> Verdict:
         lost=sum(1 for title in report.acknowledged if stored[title] == 0),
         duplicated=sum(1 for count in stored.values() if count > 1),
         unknown=len(report.unknown),
-        unknown_committed=sum(1 for title in report.unknown if stored[title] == 1),
+        unknown_committed=sum(
+            1
+            for title in report.unknown
+            if (not report.replayed[title] if title in report.replayed else stored[title] == 1)
+        ),
+        unresolved=sum(1 for title in report.unknown if title not in report.replayed),
         failed=len(report.failed),
         failed_committed=sum(1 for title in report.failed if stored[title] > 0),
         stored=sum(stored.values()),
