@@ -61,7 +61,8 @@ class TaskService:
         (title, description or status) raises ConflictError naming the key: the key was
         reused for another task. Once the task has changed (started, renamed), the key
         still names that one creation and a replay returns the task as it is now.
-        Concurrent creates with one key make one task and all return it. See :meth:`create_or_get` to learn whether the task is new."""
+        Concurrent creates with one key make one task and all return it. See
+        :meth:`create_or_get` to learn whether the task is new."""
         task, _ = await self.create_or_get(session, data, idempotency_key=idempotency_key)
         return task
 

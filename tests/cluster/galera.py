@@ -135,22 +135,7 @@ class GaleraNode(MariaDBServer):
         return args
 
     def start(self) -> None:
-        args = [
-            self.daemon,
-            "--no-defaults",
-            f"--datadir={self.data}",
-            f"--port={self.port}",
-            "--bind-address=127.0.0.1",
-            f"--socket={self.socket}",
-            f"--pid-file={self.root / 'mysqld.pid'}",
-            f"--log-error={self.log}",
-            "--skip-name-resolve",
-            "--innodb-buffer-pool-size=32M",
-            "--max-connections=300",
-            *self.galera_args(),
-        ]
-        if _as_root():
-            args.append("--user=mysql")
+        args = self.command(*self.galera_args())
         self.started_at = time.monotonic()
         # The SST script (wsrep_sst_rsync) runs rsync and friends from PATH.
         env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}

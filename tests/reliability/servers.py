@@ -303,7 +303,9 @@ class MariaDBServer(ThrowawayServer):
             args.append("--user=mysql")
         _run(args, timeout=120)
 
-    def start(self) -> None:
+    def command(self, *extra: str) -> list[str]:
+        """The mariadbd command line: this server's folder, port, socket and logs on
+        loopback (never the shared server's), then ``extra`` options."""
         args = [
             self.daemon,
             "--no-defaults",
@@ -316,11 +318,14 @@ class MariaDBServer(ThrowawayServer):
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=32M",
             "--max-connections=300",
-            *self.options,
-            *self.extra_args,
+            *extra,
         ]
         if _as_root():
             args.append("--user=mysql")
+        return args
+
+    def start(self) -> None:
+        args = self.command(*self.options, *self.extra_args)
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/"
         )
