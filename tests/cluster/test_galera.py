@@ -417,4 +417,5 @@ async def test_a_killed_node_loses_no_acknowledged_write(
         assert found.stored == verdict.stored, "the surviving nodes disagree"
     # every unknown outcome resolved by a replay with its idempotency key
     assert verdict.unresolved == 0 and verdict.stored == verdict.acknowledged, verdict.summary()
+    assert verdict.rerun_committed == 0, verdict.summary()
     assert report.acknowledged_after_fault() > 0 and downtime is not None

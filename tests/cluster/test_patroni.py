@@ -178,6 +178,7 @@ async def test_a_failover_under_load_loses_no_acknowledged_write_and_doubles_non
     # every unknown outcome was resolved by a replay with its idempotency key, and
     # nothing is stored but the acknowledged writes
     assert verdict.unresolved == 0, verdict.summary()
+    assert verdict.rerun_committed == 0, verdict.summary()
     assert verdict.stored == verdict.acknowledged, verdict.summary()
     assert report.acknowledged_after_fault() >= ACKED_AFTER_FAULT, verdict.summary()
     assert report.downtime is not None

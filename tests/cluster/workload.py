@@ -13,6 +13,10 @@ are stored and how many times:
   committed and creates it otherwise; the write is then acknowledged, and
   ``report.replayed`` says which of the two happened. Without it the write stays
   unknown: stored once or not at all, never twice (reading back resolves it);
+- *rerun after commit*: the first ``run_in_transaction`` call returned, but the task
+  it returned was already there (``created`` False): ``run_in_transaction`` ran a unit
+  of work again after an earlier run of it had committed, the double write that
+  CommitOutcomeUnknownError exists to prevent (the key only hid it). Must be none;
 - *failed*: it raised anything else (ConnectionLost after the retries ran out, say);
   then it must not be stored: nothing reported failed may have been committed.
 
@@ -48,6 +52,7 @@ class WriteReport:
     # title -> the replay with the same key created the task (False: it found the task
     # the first attempt had committed)
     replayed: dict[str, bool] = field(default_factory=dict)
+    rerun_committed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # title -> error type and text
 
     def mark_fault(self) -> None:
@@ -92,6 +97,7 @@ class Verdict:
     unknown: int  # CommitOutcomeUnknownError
     unknown_committed: int  # of those, committed by the attempt that raised it
     unresolved: int  # of those, not replayed (resolve_unknown off, or the replay failed)
+    rerun_committed: int  # run again by run_in_transaction after a run had committed
     failed: int  # other errors
     failed_committed: int  # reported failed, yet stored
     stored: int
@@ -101,7 +107,8 @@ class Verdict:
         return (
             f"acknowledged {self.acknowledged}, lost {self.lost}, duplicated"
             f" {self.duplicated}, commit-outcome-unknown {self.unknown} (committed:"
-            f" {self.unknown_committed}, unresolved: {self.unresolved}), failed"
+            f" {self.unknown_committed}, unresolved: {self.unresolved}), rerun after"
+            f" commit {self.rerun_committed}, failed"
             f" {self.failed} (committed: {self.failed_committed}), stored {self.stored};"
             f" errors {dict(self.errors)}"
         )
@@ -155,6 +162,8 @@ async def run_writers(
                     report.acknowledged[title] = time.monotonic()
                     if attempt > 0:
                         report.replayed[title] = created
+                    elif not created:
+                        report.rerun_committed.append(title)
                     break
 
     await asyncio.gather(*(writer(n) for n in range(workers)))
@@ -190,6 +199,7 @@ async def verify(db: Database, report: WriteReport) -> Verdict:
             if (not report.replayed[title] if title in report.replayed else stored[title] == 1)
         ),
         unresolved=sum(1 for title in report.unknown if title not in report.replayed),
+        rerun_committed=len(report.rerun_committed),
         failed=len(report.failed),
         failed_committed=sum(1 for title in report.failed if stored[title] > 0),
         stored=sum(stored.values()),
