@@ -27,6 +27,7 @@ __all__ = [
     "Settings",
     "mask_url",
     "parse_url",
+    "resolve_connect_timeout",
 ]
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
@@ -235,6 +236,20 @@ def _seconds(name: str, value: object, *, zero: bool = False) -> float:
     if zero:
         return _float(name, value, "a number of seconds >= 0", lambda number: number >= 0)
     return _float(name, value, "a number of seconds > 0", lambda number: number > 0)
+
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def resolve_connect_timeout(value: object, url: DatabaseURL) -> float:
+    """Seconds for one connect to one host: ``value`` if given, else the URL's
+    ``connect_timeout`` option, else 10; ConfigurationError unless a number > 0."""
+    if value is not None:
+        return _seconds("connect_timeout", value)
+    raw = url.query.get("connect_timeout")
+    if raw is None:
+        return DEFAULT_CONNECT_TIMEOUT
+    return _seconds("DATABASE_URL option connect_timeout", raw)
 
 
 def _milliseconds(name: str, value: object) -> float | None:

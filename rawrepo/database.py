@@ -22,11 +22,10 @@ from pathlib import Path
 from types import EllipsisType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rawrepo.config import DatabaseURL, Dialect, Settings, mask_url
+from rawrepo.config import Dialect, Settings, mask_url, resolve_connect_timeout
 from rawrepo.drivers.base import Connection, Driver, Row, load_driver
 from rawrepo.errors import (
     CommitOutcomeUnknownError,
-    ConfigurationError,
     ConnectionFailed,
     ConnectionLost,
     DatabaseError,
@@ -755,27 +754,6 @@ async def _abandon(pool: Pool, conn: Connection, *, interrupted: bool = False) -
             await pool.forget(conn)
 
 
-DEFAULT_CONNECT_TIMEOUT = 10.0
-
-
-def _connect_timeout(value: float | None, url: DatabaseURL) -> float:
-    """Seconds for one connect to one host: the argument, else the URL's
-    ``connect_timeout`` option, else 10."""
-    source = "connect_timeout"
-    if value is None:
-        raw = url.query.get("connect_timeout")
-        if raw is None:
-            return DEFAULT_CONNECT_TIMEOUT
-        source = "DATABASE_URL option connect_timeout"
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(f"{source} must be a number of seconds, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigurationError(f"{source} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
 class Database:
     """A database: its settings, its connection pool and its loaded queries.
 
@@ -856,7 +834,7 @@ class Database:
         else:
             extra = [Path(d) for d in sql_dir]
         self.sql_dirs: tuple[Path, ...] = (BUNDLED_SQL_DIR, *extra)
-        self.connect_timeout = _connect_timeout(connect_timeout, self.url)
+        self.connect_timeout = resolve_connect_timeout(connect_timeout, self.url)
         options: dict[str, Any] = {}
         if self.dialect == "sqlite":
             options["busy_timeout"] = self.settings.pool_timeout
