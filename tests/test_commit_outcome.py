@@ -19,11 +19,11 @@ import pytest_asyncio
 from rawrepo import Database, Session
 from rawrepo.config import parse_url
 from rawrepo.errors import CommitOutcomeUnknownError, ConnectionFailed, ConnectionLost
-from rawrepo.models import Task, TaskCreate, UserCreate
+from rawrepo.models import Task, TaskCreate
 from rawrepo.repositories import TaskRepository
 from rawrepo.services.task import TaskService
-from rawrepo.services.user import UserService
 from rawrepo.testing import DatabaseFactory, backend_server_url, target_dialect, target_url
+from tests.cluster.workload import new_user, read_titles
 from tests.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.backend
@@ -73,18 +73,8 @@ async def proxied(migrated: str) -> AsyncIterator[tuple[FaultProxy, MakeDb]]:
                 await db.disconnect()
 
 
-async def _user(db: Database) -> uuid.UUID:
-    async with db.create_session() as session:
-        user = await UserService().create_user(
-            session, UserCreate(username=f"u_{uuid.uuid4().hex[:12]}")
-        )
-    return user.id
-
-
 async def _stored(db: Database, user_id: uuid.UUID, title: str) -> int:
-    async with db.create_session() as session:
-        tasks = await TaskService().list_tasks(session, user_id=user_id, limit=1000)
-    return sum(1 for task in tasks if task.title == title)
+    return (await read_titles(db, user_id))[title]
 
 
 def _creator(
@@ -102,7 +92,7 @@ async def test_a_connection_lost_before_commit_is_retried_and_the_write_is_store
 ) -> None:
     proxy, make_db = proxied
     db = await make_db()
-    user_id = await _user(db)
+    user_id = await new_user(db)
     calls: list[int] = []
     proxy.cut(b"rawrepo:tasks.create", "before")
 
@@ -119,7 +109,7 @@ async def test_the_lost_statement_raises_connection_lost_when_retries_are_off(
 ) -> None:
     proxy, make_db = proxied
     db = await make_db()
-    user_id = await _user(db)
+    user_id = await new_user(db)
     proxy.cut(b"rawrepo:tasks.create", "before")
 
     with pytest.raises(ConnectionLost) as caught:
@@ -134,7 +124,7 @@ async def test_a_connection_lost_after_commit_was_sent_is_unknown_and_never_retr
 ) -> None:
     proxy, make_db = proxied
     db = await make_db()
-    user_id = await _user(db)
+    user_id = await new_user(db)
     calls: list[int] = []
     proxy.cut(b"COMMIT", "after")
 
@@ -155,7 +145,7 @@ async def test_a_commit_cut_before_the_server_got_it_is_unknown_too_and_stores_n
 ) -> None:
     proxy, make_db = proxied
     db = await make_db()
-    user_id = await _user(db)
+    user_id = await new_user(db)
     proxy.cut(b"COMMIT", "before")
 
     with pytest.raises(CommitOutcomeUnknownError):
@@ -170,7 +160,7 @@ async def test_an_autocommit_write_whose_connection_is_lost_is_unknown(
 ) -> None:
     proxy, make_db = proxied
     db = await make_db()
-    user_id = await _user(db)
+    user_id = await new_user(db)
     # the title is in the message that runs the INSERT (PostgreSQL's Bind, MySQL's query)
     proxy.cut(b"autocommitted", "after")
 
@@ -189,7 +179,7 @@ async def test_a_dead_first_host_is_skipped_and_tried_first_no_more(
     proxy, make_db = proxied
     async with FaultProxy(unused_tcp_port) as dead:  # forwards to a port nobody serves
         db = await make_db(f"127.0.0.1:{dead.port},127.0.0.1:{proxy.port}", pool_size=3)
-        user_id = await _user(db)
+        user_id = await new_user(db)
         async with db.create_session() as a, db.create_session() as b:
             for session in (a, b):
                 await TaskService().create(
@@ -235,7 +225,7 @@ async def test_a_server_that_turned_read_only_counts_as_gone_and_its_connection_
     read-only server, 1290, is global: it would need a server of its own.)"""
     _, make_db = proxied
     db = await make_db(pool_size=1, max_overflow=0)
-    user_id = await _user(db)
+    user_id = await new_user(db)
     async with db.create_session(autocommit=True) as session:
         demoted = session.connection
         await demoted.raw.execute("SET default_transaction_read_only = on")  # type: ignore[attr-defined]

@@ -35,14 +35,14 @@ import pytest_asyncio
 
 from rawrepo import Database, Session
 from rawrepo.errors import DeadlockDetected
-from rawrepo.models import Task, TaskCreate, TaskUpdate, UserCreate
+from rawrepo.models import Task, TaskCreate, TaskUpdate
 from rawrepo.queries import Query, parse_query
 from rawrepo.repositories import TaskRepository
 from rawrepo.services.task import TaskService
 from rawrepo.services.user import UserService
 from tests.cluster import Figures, cluster_unavailable, figures_for
 from tests.cluster.galera import GaleraCluster
-from tests.cluster.workload import Verdict, WriteReport, run_writers, verify
+from tests.cluster.workload import Verdict, WriteReport, new_user, run_writers, verify
 from tests.reliability.servers import ServerUnavailable
 
 pytestmark = [pytest.mark.cluster, pytest.mark.backend]
@@ -122,14 +122,6 @@ async def make_db(cluster: GaleraCluster, database: str) -> AsyncIterator[MakeDb
         await db.disconnect()
 
 
-async def _user(db: Database) -> uuid.UUID:
-    async with db.create_session() as session:
-        user = await UserService().create_user(
-            session, UserCreate(username=f"g_{uuid.uuid4().hex[:12]}")
-        )
-    return user.id
-
-
 async def _port(db: Database) -> int:
     async with db.create_session() as session:
         return int(await session.fetch_value(PORT))
@@ -173,7 +165,7 @@ async def test_writes_spread_over_the_nodes_and_every_node_stores_each_once(
     hosts = [cluster.index_of((await db.health_check()).host) for db in dbs]
     assert hosts == [1, 2, 3]
     assert [await _port(db) for db in dbs] == [node.port for node in cluster.nodes]
-    users = [await _user(db) for db in dbs]  # each on its own node: the FK check is local
+    users = [await new_user(db) for db in dbs]  # each on its own node: the FK check is local
     before = [int((await _wsrep_status(cluster, i))["wsrep_local_commits"]) for i in (1, 2, 3)]
 
     stop = asyncio.Event()
@@ -254,7 +246,7 @@ class _Conflict:
 async def _conflict(make_db: MakeDb, scheme: str) -> _Conflict:
     db_a = await make_db((1,), "wsrep_sync_wait=1", scheme, pool_size=2)
     db_b = await make_db((2,), "wsrep_sync_wait=1", scheme, pool_size=2)
-    user_id = await _user(db_a)
+    user_id = await new_user(db_a)
     async with db_a.create_session() as session:
         task = await TaskService().create(session, TaskCreate(title="conflict", user_id=user_id))
     conflict = _Conflict(db_a, db_b, task.id)
@@ -331,7 +323,7 @@ async def test_wsrep_sync_wait_reads_every_write_of_another_node_at_once(
     async with plain.create_session() as session:
         assert await session.fetch_value(SYNC_WAIT) == 0
     assert await _port(writer) == cluster.nodes[0].port
-    user_id = await _user(writer)
+    user_id = await new_user(writer)
     tasks, service = TaskRepository(), TaskService()
 
     writes, misses_plain, misses_synced = 200, 0, 0
@@ -372,7 +364,7 @@ async def test_a_killed_node_loses_no_acknowledged_write(
 ) -> None:
     db = await make_db((1, 2, 3), pool_size=8, pool_timeout=30.0, connect_timeout=2.0)
     assert cluster.index_of((await db.health_check()).host) == 1
-    user_id = await _user(db)
+    user_id = await new_user(db)
     await _visible_on(make_db, (2, 3), user_id)  # the writers' FK checks on 2 and 3
 
     stop = asyncio.Event()

@@ -34,12 +34,11 @@ import pytest_asyncio
 
 from rawrepo import Database, Session
 from rawrepo.migrate import apply
-from rawrepo.models import Task, TaskCreate, UserCreate
+from rawrepo.models import Task, TaskCreate
 from rawrepo.services.task import TaskService
-from rawrepo.services.user import UserService
 from tests.cluster import Figures, cluster_unavailable, figures_for
 from tests.cluster.patroni import PatroniCluster
-from tests.cluster.workload import WriteReport, read_titles, run_writers, verify
+from tests.cluster.workload import WriteReport, new_user, read_titles, run_writers, verify
 from tests.reliability.servers import ServerUnavailable
 
 pytestmark = [pytest.mark.cluster, pytest.mark.backend]
@@ -96,14 +95,6 @@ async def ha_url(cluster: PatroniCluster) -> str:
     return url
 
 
-async def _user(db: Database) -> uuid.UUID:
-    async with db.create_session() as session:
-        user = await UserService().create_user(
-            session, UserCreate(username=f"u_{uuid.uuid4().hex[:12]}")
-        )
-    return user.id
-
-
 async def _until(done: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -141,7 +132,7 @@ async def test_a_failover_under_load_loses_no_acknowledged_write_and_doubles_non
         leader = cluster.leader()
         assert leader is not None, cluster.describe()
         assert (await db.health_check()).host == leader.host
-        user_id = await _user(db)
+        user_id = await new_user(db)
         report = WriteReport(user_id=user_id)
         writers = asyncio.create_task(
             run_writers(db, workers=WORKERS, stop=stop, user_id=user_id, prefix="fo", report=report)
@@ -202,7 +193,7 @@ async def test_new_sessions_after_a_failover_reach_the_new_primary(
         health = await db.health_check()
         assert health.healthy, health.error
         assert health.host == survivor.host
-        user_id = await _user(db)
+        user_id = await new_user(db)
 
         async def create(session: Session) -> Task:
             return await TaskService().create(session, TaskCreate(title=title, user_id=user_id))
@@ -235,7 +226,7 @@ async def test_without_retries_a_failover_fails_writes_yet_loses_none(
         # both members answer now: the standby (listed first after one failover) is
         # passed over for the writable leader
         assert (await db.health_check()).host == leader.host
-        user_id = await _user(db)
+        user_id = await new_user(db)
         report = WriteReport(user_id=user_id)
         writers = asyncio.create_task(
             run_writers(

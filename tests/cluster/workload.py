@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 
 from rawrepo import Database, Session
 from rawrepo.errors import CommitOutcomeUnknownError
-from rawrepo.models import Task, TaskCreate
+from rawrepo.models import Task, TaskCreate, UserCreate
 from rawrepo.services.task import TaskService
+from rawrepo.services.user import UserService
 
-__all__ = ["Verdict", "WriteReport", "read_titles", "run_writers", "verify"]
+__all__ = ["Verdict", "WriteReport", "new_user", "read_titles", "run_writers", "verify"]
 
 
 @dataclass
@@ -55,10 +56,6 @@ class WriteReport:
     rerun_committed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # title -> error type and text
 
-    def mark_fault(self) -> None:
-        """Note the moment the fault was injected (for the downtime)."""
-        self.fault_at = time.monotonic()
-
     async def mark_fault_after_kill(self, settle: float = 0.1) -> None:
         """Note the fault just after a server was killed: first the replies it had sent
         (still in the socket buffers) are taken in, so that they count before the
@@ -66,7 +63,7 @@ class WriteReport:
         writable yet), so the downtime is the gap from the dead server's last commit to
         the first one elsewhere."""
         await asyncio.sleep(settle)
-        self.mark_fault()
+        self.fault_at = time.monotonic()
 
     @property
     def downtime(self) -> float | None:
@@ -168,6 +165,15 @@ async def run_writers(
 
     await asyncio.gather(*(writer(n) for n in range(workers)))
     return report
+
+
+async def new_user(db: Database) -> uuid.UUID:
+    """A new user with a unique name, for one test's writes; its id."""
+    async with db.create_session() as session:
+        user = await UserService().create_user(
+            session, UserCreate(username=f"u_{uuid.uuid4().hex[:12]}")
+        )
+    return user.id
 
 
 async def read_titles(db: Database, user_id: uuid.UUID) -> Counter[str]:
