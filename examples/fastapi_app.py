@@ -197,8 +197,9 @@ def _add_routes(app: FastAPI) -> None:
         With an ``Idempotency-Key`` header (or ``idempotency_key`` in the body; both
         given must be equal, else 422), a retry with the same key returns the task the
         first attempt created, with 200, and creates nothing; 409 if that task, still as
-        created, differs from this request's (the key was used for another task). After a 503 that says
-        the change may or may not have been applied, retry with the same key."""
+        created, differs from this request's (the key was used for another task). After
+        a 503 that says the change may or may not have been applied, retry with the same
+        key."""
         task, created = await tasks.create_or_get(session, data, idempotency_key=idempotency_key)
         if not created:
             response.status_code = 200
